@@ -1,0 +1,3 @@
+from ohlora_cli.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""The ``ohlora`` command: one Typer app, one module per command group, errors printed in one place."""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from ohlora_cli.errors import OhloraError
+
+
+class _OhloraGroup(TyperGroup):
+    """Turns every :class:`OhloraError` into ``Error: <what>. <fix>`` on stderr and exit code 1."""
+
+    def invoke(self, ctx):  # noqa: ANN001
+        try:
+            return super().invoke(ctx)
+        except OhloraError as err:
+            typer.echo(f"Error: {err.message}", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Build a controllable virtual face: generate → score → filter → finetune → vectorfind → "
+                       "synth, every step recorded in a SQLite catalog.",
+                  epilog="Example: ohlora generate --n 100  |  ohlora synth --seed 3 --eyes 1.2 --out face.png")
+
+
+def _register() -> None:
+    from ohlora_cli.cli import catalog, demo, generate, identity, model, synth, vectorfind
+
+    app.add_typer(catalog.app, name="catalog")
+    app.add_typer(model.app, name="model")
+    app.command("demo", epilog=demo.EPILOG)(demo.demo)
+    app.command("generate", epilog=generate.EPILOG)(generate.generate)
+    app.command("synth", epilog=synth.EPILOG)(synth.synth)
+    app.add_typer(vectorfind.app, name="vectorfind")
+    app.add_typer(identity.app, name="identity")
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,45 @@
+"""Options every command shares, and the helpers commands use to talk to the user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+CatalogOpt = Annotated[Path, typer.Option("--catalog", envvar="OHLORA_CATALOG",
+                                          help="Catalog file (SQLite); created if missing.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs on stderr.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", envvar="OHLORA_MODEL",
+                                              help="Generator: catalog name, embedded name or checkpoint path "
+                                                   "[default: the embedded generator].")]
+DeviceOpt = Annotated[str, typer.Option("--device", envvar="OHLORA_DEVICE", help="auto | cpu | cuda.")]
+DTypeOpt = Annotated[str, typer.Option("--dtype", help="fp32 | bf16 (bf16 autocast for synthesis).")]
+
+DEFAULT_CATALOG = Path("ohlora.db")
+
+
+def open_catalog(path: Path, *, create: bool = True, quiet: bool = False):
+    from ohlora_cli.catalog.db import open_catalog as _open
+
+    existed = Path(path).exists()
+    catalog = _open(path, create=create)
+    if not existed:
+        say_err(f"created catalog {path}", quiet)
+    return catalog
+
+
+def say(line: str) -> None:
+    """A result line on stdout."""
+    typer.echo(line)
+
+
+def say_err(line: str, quiet: bool = False) -> None:
+    """A log line on stderr."""
+    if not quiet:
+        typer.echo(line, err=True)
+
+
+def example(*lines: str) -> str:
+    """The epilog every command ends its --help with."""
+    return "Example: " + "  |  ".join(lines)

@@ -1,0 +1,67 @@
+"""``ohlora synth``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, DTypeOpt, ModelOpt, QuietOpt,
+                                    example, open_catalog, say)
+
+EPILOG = example("ohlora synth --eyes 1.2", "ohlora synth --image 42 --sweep eyes=-1.2:1.2:7 --out eyes.png",
+                 "ohlora synth --identity seed-v8-83 --directions seed-v8 --mouth 1.8")
+
+
+def synth(
+    image: Annotated[int | None, typer.Option("--image", help="Catalog image id (uses its stored w).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of a new sample [default: 0 if no source].")] = None,
+    identity: Annotated[str | None, typer.Option("--identity", help="Imported identity name.")] = None,
+    z_csv: Annotated[Path | None, typer.Option("--z-csv", help="CSV of z ‖ label rows.")] = None,
+    row: Annotated[int, typer.Option("--row", help="Row of --z-csv (0-based).")] = 0,
+    eyes: Annotated[float | None, typer.Option("--eyes", help="Scale along the eyes direction (+ = more).")] = None,
+    mouth: Annotated[float | None, typer.Option("--mouth", help="Scale along the mouth direction.")] = None,
+    pose: Annotated[float | None, typer.Option("--pose", help="Scale along the pose direction.")] = None,
+    edit: Annotated[list[str] | None, typer.Option("--edit", help="PROPERTY=SCALE for any other property.")] = None,
+    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="PROPERTY=START:STOP:COUNT, one row each.")] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="PROPERTY=VALUES; all combinations.")] = None,
+    directions: Annotated[str | None, typer.Option("--directions", help="Direction set [default: newest of the "
+                                                                        "generator].")] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Group whose directions to use (e.g. hhhh).")] = None,
+    layers: Annotated[str | None, typer.Option("--layers", help="Edit only these W+ layers, e.g. 0-5.")] = None,
+    model: ModelOpt = None,
+    labels: Annotated[str, typer.Option("--labels", help="random | zero, for --seed.")] = "random",
+    psi: Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")] = 1.0,
+    trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Layers truncated when psi < 1.")] = 0,
+    noise: Annotated[str, typer.Option("--noise", help="const | random.")] = "const",
+    out: Annotated[Path, typer.Option("--out", help="Output PNG.")] = Path("synth.png"),
+    device: DeviceOpt = "auto",
+    dtype: DTypeOpt = "fp32",
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Render one face with its eyes / mouth / pose (or any property with directions) moved.
+
+    A positive scale increases the property.  --sweep writes one row per property; --grid writes a
+    contact sheet of every combination.
+    """
+    from ohlora_cli.config import SynthConfig, parse_assignment, parse_layers
+    from ohlora_cli.stages import synth as stage
+
+    if all(x is None for x in (image, seed, identity, z_csv)):
+        seed = 0
+    edits = [(name, value) for name, value in (("eyes", eyes), ("mouth", mouth), ("pose", pose)) if value is not None]
+    for spec in edit or []:
+        name, values = parse_assignment(spec, "--edit")
+        edits.append((name, values[0]))
+    cfg = SynthConfig(out=out, image_id=image, seed=seed, identity=identity, z_csv=z_csv, row=row, model=model,
+                      labels=labels, edits=tuple(edits),
+                      sweeps=tuple(parse_assignment(s, "--sweep") for s in sweep or []),
+                      grid=tuple(parse_assignment(g, "--grid") for g in grid or []),
+                      directions=directions, group=group, layers=parse_layers(layers), psi=psi,
+                      trunc_layers=trunc_layers, noise=noise, device=device, dtype=dtype)
+    result = stage.run(open_catalog(catalog, quiet=quiet), cfg)
+    where = f" directions {result.direction_set}/{result.group}" if result.direction_set else ""
+    say(f"wrote {result.out} ({result.images} image{'s' if result.images > 1 else ''}, {result.latent}, "
+        f"{result.generator}{where}) in {result.seconds:.2f} s")

@@ -1,0 +1,87 @@
+"""``ohlora vectorfind``: directions in w space — import, export (finding them: the vectorfind stage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, ModelOpt, QuietOpt, example, open_catalog, say
+
+app = typer.Typer(help="Latent directions that change eyes, mouth and pose: import, export, list.",
+                  no_args_is_help=True,
+                  epilog=example("ohlora vectorfind import-seed ../shared/seed/artifacts/v8_vectors",
+                                 "ohlora vectorfind export seed-v8 --out dirs/ --format npy"))
+
+ReplaceOpt = Annotated[bool, typer.Option("--replace", help="Replace a set with the same name.")]
+
+
+@app.command("import-seed", epilog=example("ohlora vectorfind import-seed artifacts/v8_vectors --name seed-v8"))
+def import_seed(
+    folder: Annotated[Path | None, typer.Argument(help="Folder with {eyes,mouth,pose}_change_w_vector_{group}.csv "
+                                                       "[default: the copy bundled with ohlora].")] = None,
+    name: Annotated[str, typer.Option("--name", help="Name of the direction set.")] = "seed-v8",
+    replace: ReplaceOpt = False,
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Import the original project's direction CSVs (signs flipped so + increases the property)."""
+    from ohlora_cli.stages.transfer import import_seed_directions
+
+    r = import_seed_directions(open_catalog(catalog, quiet=quiet), folder, name=name, replace=replace)
+    say(f"imported {r.count} directions as set {r.name}: properties {', '.join(r.properties)}; "
+        f"{len(r.groups)} groups; signs flipped so + increases the property")
+
+
+@app.command("import-npy", epilog=example("ohlora vectorfind import-npy eyes.npy mouth.npy --name ifg --model v8"))
+def import_npy(
+    files: Annotated[list[Path], typer.Argument(help="PROPERTY[_GROUP].npy files, shape (1, D).")],
+    name: Annotated[str, typer.Option("--name", help="Name of the direction set.")],
+    model: ModelOpt = None,
+    replace: ReplaceOpt = False,
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Import InterFaceGAN-style .npy directions (normalised to unit length) for a generator."""
+    from ohlora_cli.models.registry import resolve_generator
+    from ohlora_cli.stages.transfer import import_npy_directions
+
+    cat = open_catalog(catalog, quiet=quiet)
+    gen = resolve_generator(cat, model)
+    r = import_npy_directions(cat, files, name=name, generator_id=gen.id, replace=replace)
+    say(f"imported {r.count} directions as set {r.name} for {gen.name}: {', '.join(r.properties)}")
+
+
+@app.command("export", epilog=example("ohlora vectorfind export seed-v8 --out dirs/ --format csv"))
+def export(
+    set_name: Annotated[str, typer.Argument(help="Direction set name.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    fmt: Annotated[str, typer.Option("--format", help="npy (InterFaceGAN, + increases) | csv (the original's "
+                                                      "layout and sign).")] = "npy",
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write every direction of a set as .npy (1, D) float32 or the original's CSV layout."""
+    from ohlora_cli.stages.transfer import export_directions
+
+    paths = export_directions(open_catalog(catalog, quiet=quiet), set_name, out, fmt)
+    say(f"wrote {len(paths)} {fmt} files to {out}")
+
+
+@app.command("list", epilog=example("ohlora vectorfind list"))
+def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> None:
+    """Direction sets with their method, generator, properties and groups."""
+    from sqlalchemy import func, select
+
+    from ohlora_cli.catalog.models import Direction, DirectionSet, Generator
+
+    cat = open_catalog(catalog, quiet=quiet)
+    with cat.read() as s:
+        rows = s.execute(select(DirectionSet.name, DirectionSet.method, Generator.name,
+                                func.count(Direction.id), func.count(func.distinct(Direction.group_name)))
+                         .outerjoin(Generator, Generator.id == DirectionSet.generator_id)
+                         .outerjoin(Direction, Direction.set_id == DirectionSet.id)
+                         .group_by(DirectionSet.id)).all()
+    for name, method, gen, count, groups in rows:
+        say(f"{name:<20} {method:<10} generator {gen or 'any'}  {count} directions, {groups} groups")

@@ -1,0 +1,135 @@
+"""Per-stage options, resolved once (flag > OHLORA_* env var > default) into frozen dataclasses.
+
+The CLI builds these; validation lives here so a bad value fails before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ohlora_cli.errors import UsageError
+
+LABEL_MODES = ("random", "zero")
+NOISE_MODES = ("const", "random")
+DTYPES = ("fp32", "bf16")
+
+
+def _check_common(psi: float, trunc_layers: int, noise: str, dtype: str) -> None:
+    if not 0.0 <= psi <= 2.0:
+        raise UsageError(f"--psi must be between 0 and 2, got {psi:g}", "Pass e.g. --psi 1.0")
+    if trunc_layers < 0:
+        raise UsageError(f"--trunc-layers must be >= 0, got {trunc_layers}", "Pass e.g. --trunc-layers 0")
+    if noise not in NOISE_MODES:
+        raise UsageError(f"--noise must be const or random, not {noise!r}", "Pass --noise const")
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype must be fp32 or bf16, not {dtype!r}", "Pass --dtype fp32")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """``ohlora generate``: seeds ``seed_start .. seed_start+n-1``, one image row each."""
+
+    n: int
+    model: str | None = None
+    seed_start: int = 0
+    batch_size: int = 16
+    psi: float = 1.0
+    trunc_layers: int = 0
+    labels: str = "random"
+    noise: str = "const"
+    save_images: Path | None = None
+    device: str = "auto"
+    dtype: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.n <= 0:
+            raise UsageError(f"--n must be a positive number of images, got {self.n}", "Pass e.g. --n 15000")
+        if self.seed_start < 0 or self.seed_start + self.n > 2**32:
+            raise UsageError(f"seeds must lie in [0, 2^32), got {self.seed_start}..{self.seed_start + self.n - 1}",
+                             "Lower --seed-start or --n")
+        if self.batch_size <= 0:
+            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 16")
+        if self.labels not in LABEL_MODES:
+            raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
+        _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """``ohlora synth``: one latent (image / seed / identity / z-CSV row), edits, sweeps or a grid."""
+
+    out: Path
+    image_id: int | None = None
+    seed: int | None = None
+    identity: str | None = None
+    z_csv: Path | None = None
+    row: int = 0
+    model: str | None = None
+    labels: str = "random"
+    edits: tuple[tuple[str, float], ...] = ()
+    sweeps: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    directions: str | None = None
+    group: str | None = None
+    layers: tuple[int, ...] | None = None
+    psi: float = 1.0
+    trunc_layers: int = 0
+    noise: str = "const"
+    device: str = "auto"
+    dtype: str = "fp32"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        sources = [x is not None for x in (self.image_id, self.seed, self.identity, self.z_csv)]
+        if sum(sources) != 1:
+            raise UsageError("pass exactly one of --image, --seed, --identity, --z-csv",
+                             "e.g. `ohlora synth --seed 7 --eyes 1.2`")
+        if self.sweeps and self.grid:
+            raise UsageError("--sweep and --grid cannot be combined", "Use one of them per call")
+        if self.row < 0:
+            raise UsageError(f"--row must be >= 0, got {self.row}", "Pass e.g. --row 0")
+        if self.labels not in LABEL_MODES:
+            raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
+        _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
+
+
+def parse_values(spec: str, flag: str) -> tuple[float, ...]:
+    """``-1.2:1.2:7`` (inclusive linspace) or ``-1.2,0,1.2`` → floats."""
+    import numpy as np
+
+    try:
+        if ":" in spec:
+            start, stop, count = spec.split(":")
+            n = int(count)
+            if n < 1:
+                raise ValueError
+            return tuple(float(v) for v in np.round(np.linspace(float(start), float(stop), n), 6))
+        return tuple(float(v) for v in spec.split(","))
+    except ValueError:
+        raise UsageError(f"{flag} value {spec!r} is not START:STOP:COUNT or a comma list",
+                         f"e.g. {flag} eyes=-1.2:1.2:7") from None
+
+
+def parse_assignment(spec: str, flag: str) -> tuple[str, tuple[float, ...]]:
+    """``eyes=-1.2:1.2:7`` → ("eyes", values)."""
+    name, sep, values = spec.partition("=")
+    if not sep or not name.strip():
+        raise UsageError(f"{flag} {spec!r} must look like PROPERTY=VALUES", f"e.g. {flag} eyes=-1.2:1.2:7")
+    return name.strip(), parse_values(values, flag)
+
+
+def parse_layers(spec: str | None, num_layers: int | None = None) -> tuple[int, ...] | None:
+    """``0-5`` or ``0,1,2`` → layer indices (W+ layers an edit applies to)."""
+    if spec is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in spec.split(","):
+            lo, sep, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise UsageError(f"--layers {spec!r} is not a list like 0-5 or 0,1,2", "e.g. --layers 0-5") from None
+    if not out or min(out) < 0 or (num_layers is not None and max(out) >= num_layers):
+        raise UsageError(f"--layers {spec!r} is out of range", f"Layers are 0..{(num_layers or 1) - 1}")
+    return tuple(sorted(set(out)))

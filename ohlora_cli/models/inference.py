@@ -1,0 +1,87 @@
+"""Latents from seeds, z → w, and w / wp → uint8 images.  Used by every stage that renders.
+
+Determinism contract:
+- z and label come from the sample's own seed (``numpy.random.RandomState(seed).randn``, the
+  stylegan2-ada convention), so they never depend on batch composition.
+- ``map_to_w`` is bit-identical at any batch size (the generator's inference linears are
+  batch-invariant), so a stored w equals a recomputed one.
+- ``render`` on CPU runs the synthesis one sample at a time: convolution kernels are chosen by
+  batch size, and one-at-a-time is as fast on CPU (measured in ``bench/bench_generator.py``),
+  so an image re-rendered from its catalog row is bit-identical whatever ``--batch-size`` made
+  it.  On CUDA it runs whole batches; images then agree to float rounding (≤ 1 level of 255).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ohlora_cli.errors import UsageError
+from ohlora_cli.models.stylegan import NoiseMode, StyleGANGenerator, to_uint8
+
+LabelMode = Literal["random", "zero", "none"]
+DType = Literal["fp32", "bf16"]
+
+
+def latents_for_seeds(seeds: np.ndarray | list[int], z_dim: int, label_size: int,
+                      label_mode: LabelMode = "random") -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-seed ``z`` (N, z_dim) and label (N, label_size) — label drawn right after z from the same stream."""
+    seeds = np.asarray(seeds, dtype=np.int64)
+    z = np.empty((len(seeds), z_dim), np.float32)
+    label = np.zeros((len(seeds), label_size), np.float32) if label_size else None
+    for i, seed in enumerate(seeds):
+        draw = np.random.RandomState(int(seed)).randn(z_dim + (label_size if label_mode == "random" else 0))
+        z[i] = draw[:z_dim]
+        if label is not None and label_mode == "random":
+            label[i] = draw[z_dim:]
+    return z, label
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA device is available", "Use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {name!r}", "Pass --device auto")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def map_to_w(G: StyleGANGenerator, z: np.ndarray, label: np.ndarray | None,
+             device: torch.device = torch.device("cpu")) -> np.ndarray:
+    """z (+ label) → w (N, w_dim) float32, batch-invariant."""
+    zt = torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(device)
+    lt = torch.from_numpy(np.ascontiguousarray(label, np.float32)).to(device) if label is not None else None
+    return G.mapping(zt, lt).float().cpu().numpy()
+
+
+def _autocast(device: torch.device, dtype: DType):
+    if dtype == "fp32":
+        return nullcontext()
+    if dtype == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    raise UsageError(f"--dtype must be fp32 or bf16, not {dtype!r}", "Pass --dtype fp32")
+
+
+@torch.no_grad()
+def synthesize(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, *, psi: float = 1.0, trunc_layers: int = 0,
+               noise_mode: NoiseMode = "const", device: torch.device = torch.device("cpu"),
+               dtype: DType = "fp32") -> torch.Tensor:
+    """w (N, w_dim) or wp (N, L, w_dim) → float images (N, 3, R, R) in about [-1, 1]."""
+    wt = torch.as_tensor(np.asarray(w, np.float32) if isinstance(w, np.ndarray) else w).to(device)
+    wp = G.truncation(wt, psi, trunc_layers)
+    with _autocast(device, dtype):
+        if device.type == "cpu":
+            images = torch.cat([G.synthesis(wp[i:i + 1], noise_mode) for i in range(wp.shape[0])])
+        else:
+            images = G.synthesis(wp, noise_mode)
+    return images.float()
+
+
+def render(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, **kwargs) -> np.ndarray:
+    """w or wp → uint8 RGB images (N, R, R, 3), the seed's post-processing."""
+    return to_uint8(synthesize(G, w, **kwargs))

@@ -1,0 +1,88 @@
+"""``generate``: one catalog row per seed (z, label, w, settings, optional PNG); resumable.
+
+Work is done in batches, one transaction per batch, skipping seeds already stored for this
+(generator, label mode), so a killed run loses at most one batch and a rerun adds no duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import Image, utcnow
+from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.vectors import encode
+from ohlora_cli.config import GenerateConfig
+from ohlora_cli.images import ensure_writable_dir, save_png
+from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
+from ohlora_cli.models.registry import load_generator, resolve_generator
+from ohlora_cli.progress import Advance
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    generator: str
+    label_mode: str
+    new: int
+    skipped: int
+    run_id: int | None
+    seconds: float
+
+
+def image_filename(seed: int, label_mode: str) -> str:
+    return f"{seed:07d}.png" if label_mode in ("none", "random") else f"{seed:07d}-{label_mode}.png"
+
+
+def missing_seeds(catalog: Catalog, generator_id: int, label_mode: str, seeds: range) -> list[int]:
+    with catalog.read() as s:
+        have = set(s.scalars(select(Image.seed).where(
+            Image.generator_id == generator_id, Image.label_mode == label_mode,
+            Image.seed >= seeds.start, Image.seed < seeds.stop)))
+    return [seed for seed in seeds if seed not in have]
+
+
+def run(catalog: Catalog, cfg: GenerateConfig, advance: Advance | None = None,
+        on_start=None) -> GenerateResult:
+    """Generate the seeds of ``cfg`` that are not in the catalog yet."""
+    t0 = time.perf_counter()
+    out_dir = ensure_writable_dir(cfg.save_images, "--save-images") if cfg.save_images else None
+    device = pick_device(cfg.device)
+    gen = resolve_generator(catalog, cfg.model)
+    label_mode = cfg.labels if gen.label_size else "none"
+    todo = missing_seeds(catalog, gen.id, label_mode, range(cfg.seed_start, cfg.seed_start + cfg.n))
+    if on_start is not None:
+        on_start(len(todo))
+    if not todo:
+        return GenerateResult(gen.name, label_mode, 0, cfg.n, None, time.perf_counter() - t0)
+    G = load_generator(gen).to(device)
+    with stage_run(catalog, "generate", {"generator": gen.name, **cfg.__dict__}) as run_id:
+        for start in range(0, len(todo), cfg.batch_size):
+            seeds = np.array(todo[start:start + cfg.batch_size])
+            rows = _batch(G, gen, seeds, label_mode, cfg, device, out_dir, run_id)
+            with catalog.write() as s:
+                s.execute(insert(Image), rows)
+            if advance is not None:
+                advance(len(seeds))
+    return GenerateResult(gen.name, label_mode, len(todo), cfg.n - len(todo), run_id, time.perf_counter() - t0)
+
+
+def _batch(G, gen, seeds: np.ndarray, label_mode: str, cfg: GenerateConfig, device, out_dir: Path | None,
+           run_id: int) -> list[dict]:
+    z, label = latents_for_seeds(seeds, gen.z_dim, gen.label_size, label_mode)
+    w = map_to_w(G, z, label, device)
+    paths: list[str | None] = [None] * len(seeds)
+    if out_dir is not None:
+        images = render(G, w, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise,
+                        device=device, dtype=cfg.dtype)
+        for i, seed in enumerate(seeds):
+            paths[i] = str(save_png(out_dir / image_filename(int(seed), label_mode), images[i]).resolve())
+    return [dict(generator_id=gen.id, run_id=run_id, seed=int(seed), label_mode=label_mode,
+                 z=encode(z[i], gen.z_dim), label=encode(label[i], gen.label_size) if label is not None else None,
+                 w=encode(w[i], gen.w_dim), psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise,
+                 path=paths[i], created_at=utcnow())
+            for i, seed in enumerate(seeds)]

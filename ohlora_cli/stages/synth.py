@@ -1,0 +1,204 @@
+"""``synth``: one latent (catalog image, seed, identity or z-CSV row) edited along directions.
+
+w = mapping(z, label) (or the stored w of a catalog image); w' = w + Σ scale·direction[property,
+group]; rendered with psi, truncation layers and fixed noise.  A positive scale increases the
+property.  The group comes from ``--group``, else the sample's stored grouping / identity group.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import Direction, DirectionSet, Generator, GroupMember, Grouping, Identity, Image
+from ohlora_cli.catalog.vectors import decode
+from ohlora_cli.config import SynthConfig
+from ohlora_cli.edits import edit_wp
+from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.images import contact_sheet, ensure_writable_dir, save_png
+from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
+from ohlora_cli.models.registry import load_generator, resolve_generator
+from ohlora_cli.stages.transfer import read_latent_csv
+
+
+@dataclass(frozen=True)
+class Latent:
+    generator: Generator
+    w: np.ndarray  # (w_dim,)
+    group: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    out: Path
+    images: int
+    latent: str
+    generator: str
+    direction_set: str | None
+    group: str | None
+    seconds: float
+
+
+def _generator_by_id(catalog: Catalog, gen_id: int) -> Generator:
+    with catalog.read() as s:
+        return s.get(Generator, gen_id)
+
+
+def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
+    if cfg.image_id is not None:
+        with catalog.read() as s:
+            img = s.get(Image, cfg.image_id)
+            if img is None:
+                raise NotFoundError(f"no image with id {cfg.image_id} in the catalog",
+                                    "List ids with `ohlora catalog status` or generate images first")
+            member = s.execute(select(GroupMember.group_name).join(Grouping)
+                               .where(GroupMember.image_id == img.id).order_by(Grouping.id.desc())).first()
+        gen = _generator_by_id(catalog, img.generator_id)
+        return Latent(gen, decode(img.w, gen.w_dim), member[0] if member else None,
+                      f"image {img.id} (seed {img.seed})")
+    gen = resolve_generator(catalog, cfg.model)
+    if cfg.identity is not None:
+        with catalog.read() as s:
+            ident = s.scalars(select(Identity).where(Identity.name == cfg.identity)).first()
+            if ident is None:
+                names = list(s.scalars(select(Identity.name).limit(5)))
+                raise NotFoundError(f"no identity named {cfg.identity!r}",
+                                    f"Known: {', '.join(names) or 'none'} (import with `ohlora identity import`)")
+        if (ident.z_dim, ident.label_size) != (gen.z_dim, gen.label_size):
+            raise UsageError(f"identity {ident.name} is z{ident.z_dim}+{ident.label_size} but generator {gen.name} "
+                             f"takes z{gen.z_dim}+{gen.label_size}", "Pass a matching --model")
+        z = decode(ident.z, ident.z_dim)[None]
+        label = decode(ident.label, ident.label_size)[None] if ident.label_size else None
+        group, desc = ident.group_name, f"identity {ident.name}"
+    elif cfg.z_csv is not None:
+        codes = read_latent_csv(cfg.z_csv, gen.z_dim + gen.label_size)
+        if cfg.row >= len(codes):
+            raise UsageError(f"--row {cfg.row} is past the end of {cfg.z_csv} ({len(codes)} rows)",
+                             f"Pass --row 0..{len(codes) - 1}")
+        z = codes[cfg.row:cfg.row + 1, :gen.z_dim]
+        label = codes[cfg.row:cfg.row + 1, gen.z_dim:] if gen.label_size else None
+        group, desc = None, f"{cfg.z_csv} row {cfg.row}"
+    else:
+        z, label = latents_for_seeds([cfg.seed], gen.z_dim, gen.label_size, cfg.labels)
+        group, desc = None, f"seed {cfg.seed}"
+    w = map_to_w(load_generator(gen).to(device), z, label, device)[0]
+    return Latent(gen, w, group, desc)
+
+
+def resolve_direction_set(catalog: Catalog, gen: Generator, name: str | None) -> DirectionSet:
+    with catalog.read() as s:
+        if name is not None:
+            ds = s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first()
+            if ds is None:
+                names = list(s.scalars(select(DirectionSet.name)))
+                raise NotFoundError(f"no direction set named {name!r}", f"Known sets: {', '.join(names) or 'none'}")
+        else:
+            ds = s.scalars(select(DirectionSet).where(DirectionSet.generator_id == gen.id)
+                           .order_by(DirectionSet.id.desc())).first()
+            if ds is None:
+                raise NotFoundError(f"generator {gen.name} has no directions yet",
+                                    "Run `ohlora vectorfind`, or pass --directions seed-v8 after "
+                                    "`ohlora vectorfind import-seed DIR`")
+    if ds.generator_id is not None and ds.generator_id != gen.id:
+        other = _generator_by_id(catalog, ds.generator_id)
+        raise UsageError(f"direction set {ds.name} was found for generator {other.name}, not {gen.name}",
+                         "Pass --directions with a set of this generator")
+    if ds.w_dim != gen.w_dim:
+        raise UsageError(f"direction set {ds.name} has {ds.w_dim}-d vectors but {gen.name} has w_dim {gen.w_dim}",
+                         "Pass --directions with a matching set")
+    return ds
+
+
+def direction_matrix(catalog: Catalog, ds: DirectionSet, props: list[str], group: str | None) -> tuple[np.ndarray, str]:
+    """(P, w_dim) unit vectors of ``props`` in ``group`` (the set's only group when it is ungrouped)."""
+    with catalog.read() as s:
+        rows = s.scalars(select(Direction).where(Direction.set_id == ds.id)).all()
+    have_props = sorted({d.property for d in rows})
+    groups = sorted({d.group_name for d in rows})
+    if group is None:
+        if groups == ["all"]:
+            group = "all"
+        else:
+            raise UsageError("no group is known for this sample",
+                             f"Pass --group (one of {', '.join(groups[:16])})")
+    if group not in groups:
+        raise NotFoundError(f"unknown group {group!r} in direction set {ds.name}",
+                            f"Use one of {', '.join(groups[:16])}")
+    by_key = {(d.property, d.group_name): d for d in rows}
+    vectors = []
+    for p in props:
+        if (p, group) not in by_key:
+            raise NotFoundError(f"unknown property {p!r} for direction set {ds.name}",
+                                f"It has {', '.join(have_props)}")
+        vectors.append(decode(by_key[(p, group)].vector, ds.w_dim))
+    return np.stack(vectors), group
+
+
+def plan(cfg: SynthConfig) -> tuple[list[str], np.ndarray, int, list[str], list[str] | None]:
+    """Properties, scale matrix (N, P), columns, captions and row labels of the requested picture."""
+    base = dict(cfg.edits)
+    props = list(dict.fromkeys([p for p, _ in cfg.edits] + [p for p, _ in cfg.sweeps] + [p for p, _ in cfg.grid]))
+    rows: list[dict[str, float]] = []
+    captions: list[str] = []
+    row_labels = None
+    if cfg.sweeps:
+        ncols = max(len(v) for _, v in cfg.sweeps)
+        row_labels = []
+        for prop, values in cfg.sweeps:
+            row_labels.append(prop)
+            for j in range(ncols):
+                if j < len(values):
+                    rows.append({**base, prop: values[j]})
+                    captions.append(f"{values[j]:+.2f}")
+                else:  # pad shorter sweeps with the unedited image
+                    rows.append(dict(base))
+                    captions.append("")
+    elif cfg.grid:
+        names = [p for p, _ in cfg.grid]
+        for combo in itertools.product(*[v for _, v in cfg.grid]):
+            rows.append({**base, **dict(zip(names, combo))})
+            captions.append(" ".join(f"{n[0]}{v:+.1f}" for n, v in zip(names, combo)))
+        ncols = len(cfg.grid[-1][1])
+    else:
+        rows, ncols, captions = [dict(base)], 1, []
+    scales = np.array([[r.get(p, 0.0) for p in props] for r in rows], np.float32).reshape(len(rows), len(props))
+    return props, scales, ncols, captions, row_labels
+
+
+def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
+    t0 = time.perf_counter()
+    if cfg.out.suffix.lower() != ".png":
+        raise UsageError(f"--out {cfg.out} must end in .png", "e.g. --out face.png")
+    ensure_writable_dir(cfg.out.parent if str(cfg.out.parent) else Path("."), "--out")
+    device = pick_device(cfg.device)
+    latent = resolve_latent(catalog, cfg, device)
+    gen = latent.generator
+    props, scales, ncols, captions, row_labels = plan(cfg)
+    G = load_generator(gen).to(device)
+    layers = cfg.layers
+    if layers is not None and max(layers) >= gen.num_layers:
+        raise UsageError(f"--layers goes up to {max(layers)} but {gen.name} has {gen.num_layers} layers",
+                         f"Use layers 0..{gen.num_layers - 1}")
+    ds_name, group = None, cfg.group or latent.group
+    if props:
+        ds = resolve_direction_set(catalog, gen, cfg.directions)
+        directions, group = direction_matrix(catalog, ds, props, group)
+        ds_name = ds.name
+    else:
+        directions = np.zeros((0, gen.w_dim), np.float32)
+    wp = edit_wp(latent.w, directions, scales, gen.num_layers, layers)
+    images = render(G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise, device=device,
+                    dtype=cfg.dtype)
+    if len(images) == 1:
+        save_png(cfg.out, images[0])
+    else:
+        scale = max(1, 96 // gen.resolution)
+        save_png(cfg.out, contact_sheet(images, ncols, captions=captions, row_labels=row_labels, scale=scale))
+    return SynthResult(cfg.out, len(images), latent.description, gen.name, ds_name, group, time.perf_counter() - t0)

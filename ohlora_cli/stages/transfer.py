@@ -1,0 +1,241 @@
+"""Import and export of directions and identities (the original project's files, InterFaceGAN .npy).
+
+Sign convention: in ohlora, **adding a direction increases its property**.  The original's v8
+vectors point the other way (SPEC §6.1: ``coef_`` points toward 'smallest'), so ``import-seed``
+negates them and records ``sign_flipped``; exporting to the seed's CSV layout negates them back,
+so an export can be re-imported unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import Direction, DirectionSet, Identity
+from ohlora_cli.catalog.vectors import decode, encode
+from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
+from ohlora_cli.images import ensure_writable_dir
+
+SEED_FILE = re.compile(r"^(?P<prop>[a-z_]+)_change_w_vector_(?P<group>[hl]+)\.csv$")
+NPY_FILE = re.compile(r"^(?P<prop>[a-z_]+?)(?:_(?P<group>[hl]+|all))?\.npy$")
+UNIT_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    name: str
+    count: int
+    properties: tuple[str, ...]
+    groups: tuple[str, ...]
+
+
+def _numbers(cells: list[str], path: Path, row: int) -> np.ndarray:
+    try:
+        return np.array([float(c) for c in cells], np.float64)
+    except ValueError:
+        bad = next(c for c in cells if not _is_float(c))
+        raise InputFileError(f"{path} row {row} has a non-numeric cell {bad!r}",
+                             "Every value must be a number") from None
+
+
+def _is_float(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def read_seed_direction_csv(path: Path, w_dim: int = 512) -> np.ndarray:
+    """One ``{prop}_change_w_vector_{group}.csv`` (pandas index column + w_dim values) → unit vector."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if len(rows) != 2 or len(rows[1]) != w_dim + 1:
+        width = len(rows[1]) - 1 if len(rows) > 1 else 0
+        raise InputFileError(f"{path} must hold a header and one row of {w_dim} values, found {len(rows) - 1} "
+                             f"row(s) of {width}", "Pass the original's property_score_vectors folder")
+    v = _numbers(rows[1][1:], path, 1)
+    norm = float(np.linalg.norm(v))
+    if abs(norm - 1.0) > UNIT_TOL:
+        raise InputFileError(f"{path} is not a unit vector (norm {norm:.6f})", "The seed's vectors are unit-norm")
+    return v.astype(np.float32)
+
+
+def _new_set(s, name: str, *, method: str, generator_id: int | None, w_dim: int, source: str,
+             sign_flipped: bool, replace: bool) -> DirectionSet:
+    old = s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first()
+    if old is not None:
+        if not replace:
+            raise UsageError(f"a direction set named {name!r} already exists",
+                             "Pass --name with a new name, or --replace")
+        s.delete(old)
+        s.flush()
+    ds = DirectionSet(name=name, method=method, generator_id=generator_id, w_dim=w_dim, source=source,
+                      sign_flipped=sign_flipped, options_json="{}")
+    s.add(ds)
+    s.flush()
+    return ds
+
+
+BUNDLED_SEED_DIRECTIONS = Path(__file__).resolve().parents[1] / "assets" / "seed_v8_directions.npz"
+
+
+def read_seed_directions(folder: Path | None, w_dim: int = 512) -> tuple[dict[tuple[str, str], np.ndarray], str]:
+    """The original's vectors in **its** sign, by (property, group), from a CSV folder or the bundled copy."""
+    if folder is None:
+        with np.load(BUNDLED_SEED_DIRECTIONS, allow_pickle=False) as npz:
+            vectors = {tuple(key.split("_", 1)): npz[key].astype(np.float32) for key in npz.files}
+        return vectors, "bundled copy of WannaBeSuperteur/AI_Projects V3 property_score_vectors (v8)"
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileError(f"{folder} is not a folder", "Pass the folder holding *_change_w_vector_*.csv")
+    vectors = {}
+    for path in sorted(folder.iterdir()):
+        m = SEED_FILE.match(path.name)
+        if m:
+            vectors[(m["prop"], m["group"])] = read_seed_direction_csv(path, w_dim)
+    if not vectors:
+        raise InputFileError(f"{folder} has no *_change_w_vector_<group>.csv files",
+                             "Pass the original's property_score_vectors folder (e.g. artifacts/v8_vectors)")
+    return vectors, str(folder.resolve())
+
+
+def import_seed_directions(catalog: Catalog, folder: Path | None = None, *, name: str = "seed-v8",
+                           w_dim: int = 512, replace: bool = False) -> ImportResult:
+    """The original's 48 direction CSVs (or the bundled copy when ``folder`` is None) as one set, sign flipped."""
+    vectors, source = read_seed_directions(folder, w_dim)
+    with catalog.write() as s:
+        ds = _new_set(s, name, method="seed-v8", generator_id=None, w_dim=w_dim, source=source,
+                      sign_flipped=True, replace=replace)
+        for (prop, group), v in vectors.items():
+            s.add(Direction(set_id=ds.id, property=prop, group_name=group, vector=encode(-v, w_dim),
+                            metrics_json=json.dumps({"seed_sign": -1})))
+    props = tuple(sorted({p for p, _ in vectors}))
+    groups = tuple(sorted({g for _, g in vectors}))
+    return ImportResult(name, len(vectors), props, groups)
+
+
+def import_npy_directions(catalog: Catalog, paths: list[Path], *, name: str, generator_id: int | None,
+                          replace: bool = False) -> ImportResult:
+    """InterFaceGAN-style ``{prop}[_{group}].npy`` files (shape (1, D) or (D,), unit norm) as one set."""
+    found: dict[tuple[str, str], np.ndarray] = {}
+    for path in paths:
+        m = NPY_FILE.match(path.name)
+        if not m:
+            raise InputFileError(f"{path.name} is not named PROPERTY.npy or PROPERTY_GROUP.npy",
+                                 "Name files like eyes.npy or eyes_hhhh.npy")
+        try:
+            v = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise InputFileError(f"{path} is not a readable .npy array ({err})", "Pass numpy .npy files") from None
+        v = np.asarray(v, np.float64).reshape(-1) if v.ndim in (1, 2) and (v.ndim == 1 or v.shape[0] == 1) else None
+        if v is None:
+            raise InputFileError(f"{path} must have shape (1, D) or (D,)", "Save one direction per file")
+        norm = float(np.linalg.norm(v))
+        if not np.isfinite(norm) or norm == 0:
+            raise InputFileError(f"{path} is a zero or non-finite vector", "Pass a real direction")
+        found[(m["prop"], m["group"] or "all")] = (v / norm).astype(np.float32)
+    dims = {v.shape[0] for v in found.values()}
+    if len(dims) != 1:
+        raise InputFileError(f"the .npy files have different lengths {sorted(dims)}", "Import one w space at a time")
+    w_dim = dims.pop()
+    with catalog.write() as s:
+        ds = _new_set(s, name, method="imported", generator_id=generator_id, w_dim=w_dim,
+                      source=",".join(str(p) for p in paths), sign_flipped=False, replace=replace)
+        for (prop, group), v in found.items():
+            s.add(Direction(set_id=ds.id, property=prop, group_name=group, vector=encode(v, w_dim),
+                            metrics_json="{}"))
+    return ImportResult(name, len(found), tuple(sorted({p for p, _ in found})), tuple(sorted({g for _, g in found})))
+
+
+def export_directions(catalog: Catalog, set_name: str, out_dir: Path, fmt: str) -> list[Path]:
+    """Write every direction of a set as ``.npy`` (ohlora sign) or the seed's CSV layout (seed sign)."""
+    if fmt not in ("npy", "csv"):
+        raise UsageError(f"--format must be npy or csv, not {fmt!r}", "Pass --format npy")
+    out_dir = ensure_writable_dir(out_dir, "--out")
+    ds, rows = load_direction_set(catalog, set_name)
+    written = []
+    for d in rows:
+        v = decode(d.vector, ds.w_dim)
+        if fmt == "npy":
+            path = out_dir / f"{d.property}_{d.group_name}.npy"
+            np.save(path, v.reshape(1, -1).astype(np.float32))
+        else:
+            path = out_dir / f"{d.property}_change_w_vector_{d.group_name}.csv"
+            with open(path, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow([""] + list(range(ds.w_dim)))
+                writer.writerow([0] + [repr(float(x)) for x in -v])
+        written.append(path)
+    return written
+
+
+def load_direction_set(catalog: Catalog, name: str) -> tuple[DirectionSet, list[Direction]]:
+    with catalog.read() as s:
+        ds = s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first()
+        if ds is None:
+            names = list(s.scalars(select(DirectionSet.name)))
+            raise NotFoundError(f"no direction set named {name!r}",
+                                f"Known sets: {', '.join(names) or 'none'} (import with `ohlora vectorfind import-seed`)")
+        rows = list(s.scalars(select(Direction).where(Direction.set_id == ds.id)
+                              .order_by(Direction.property, Direction.group_name)))
+    return ds, rows
+
+
+def read_latent_csv(path: Path, width: int) -> np.ndarray:
+    """A CSV of latent codes, ``width`` numeric columns per row (header row optional) → (N, width)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path} does not exist", "Check the CSV path")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    column_names = [str(i) for i in range(width)]
+    if rows and (not all(_is_float(c) for c in rows[0]) or [c.strip() for c in rows[0]] == column_names):
+        rows = rows[1:]  # a header: names, or the original's pandas column numbers 0..width-1
+    if not rows:
+        raise InputFileError(f"{path} has no data rows", "Pass a CSV with one latent code per row")
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise InputFileError(f"{path} row {i + 1} has {len(r)} columns, expected {width}",
+                                 "Each row must be z ‖ label, e.g. 519 columns for z512 + 7 labels")
+    return np.stack([_numbers(r, path, i + 1) for i, r in enumerate(rows)]).astype(np.float32)
+
+
+def import_identities(catalog: Catalog, z_csv: Path, *, groups_csv: Path | None, prefix: str, z_dim: int,
+                      label_size: int, replace: bool = False) -> list[str]:
+    """The original's ``ohlora_z_vectors.csv`` (+ ``ohlora_w_group_names.csv``) as named identities."""
+    codes = read_latent_csv(z_csv, z_dim + label_size)
+    cases: list[str] = [str(i) for i in range(len(codes))]
+    groups: list[str | None] = [None] * len(codes)
+    meta: list[dict] = [{} for _ in codes]
+    if groups_csv is not None:
+        with open(groups_csv, newline="") as f:
+            table = list(csv.DictReader(f))
+        if len(table) != len(codes) or not table or not {"case", "group_name"} <= set(table[0]):
+            raise InputFileError(f"{groups_csv} must have columns case, group_name and one row per code "
+                                 f"({len(codes)})", "Pass the original's ohlora_w_group_names.csv")
+        cases = [r["case"] for r in table]
+        groups = [r["group_name"] for r in table]
+        meta = [{k: v for k, v in r.items() if k not in ("case", "group_name")} for r in table]
+    names = [f"{prefix}-{c}" for c in cases]
+    with catalog.write() as s:
+        existing = set(s.scalars(select(Identity.name).where(Identity.name.in_(names))))
+        if existing and not replace:
+            raise UsageError(f"identities already exist: {', '.join(sorted(existing)[:3])}",
+                             "Pass another --prefix, or --replace")
+        for old in s.scalars(select(Identity).where(Identity.name.in_(existing))):
+            s.delete(old)
+        s.flush()
+        for i, name in enumerate(names):
+            s.add(Identity(name=name, z_dim=z_dim, label_size=label_size, z=encode(codes[i, :z_dim], z_dim),
+                           label=encode(codes[i, z_dim:], label_size) if label_size else None,
+                           group_name=groups[i], source=str(Path(z_csv).resolve()),
+                           meta_json=json.dumps({"case": cases[i], **meta[i]})))
+    return names

@@ -1,0 +1,58 @@
+"""Shared fixtures: an isolated working folder + catalog per test, a CLI runner, the seed artifacts."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ohlora_cli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+# A copy of ../shared/seed/artifacts (the original project's published files), so a clean clone tests alone.
+ARTIFACTS = ROOT / "tests" / "data" / "seed_artifacts"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Every test runs in its own folder with its own default catalog."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OHLORA_CATALOG", str(tmp_path / "ohlora.db"))
+    for var in ("OHLORA_MODEL", "OHLORA_DEVICE", "OHLORA_BATCH_SIZE", "OHLORA_BUSY_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OHLORA_DEVICE", "cpu")
+
+
+@pytest.fixture
+def cli():
+    """``cli("generate", "--n", "4")`` → result with exit_code, stdout, stderr."""
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True):
+        result = runner.invoke(app, [str(a) for a in args])
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"ohlora {' '.join(map(str, args))} failed ({result.exit_code}):\n"
+                                 f"{result.stdout}\n{result.stderr}\n{result.exception!r}")
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def catalog_path(tmp_path) -> Path:
+    return tmp_path / "ohlora.db"
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    return ARTIFACTS
+
+
+def dump(path: Path) -> list[str]:
+    """A catalog's full content as SQL, to prove an error left it unchanged."""
+    if not Path(path).exists():
+        return []
+    with sqlite3.connect(path) as conn:
+        return list(conn.iterdump())
