@@ -12,11 +12,15 @@ class _OhloraGroup(TyperGroup):
     """Turns every :class:`OhloraError` into ``Error: <what>. <fix>`` on stderr and exit code 1."""
 
     def invoke(self, ctx):  # noqa: ANN001
+        from ohlora_cli.cli._common import close_catalogs
+
         try:
             return super().invoke(ctx)
         except OhloraError as err:
             typer.echo(f"Error: {err.message}", err=True)
             raise typer.Exit(1) from None
+        finally:
+            close_catalogs()
 
 
 app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -26,7 +30,7 @@ app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, 
 
 
 def _register() -> None:
-    from ohlora_cli.cli import catalog, demo, generate, identity, model, synth, vectorfind
+    from ohlora_cli.cli import catalog, demo, generate, identity, model, synth, synthetic, vectorfind
 
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(model.app, name="model")
@@ -35,6 +39,7 @@ def _register() -> None:
     app.command("synth", epilog=synth.EPILOG)(synth.synth)
     app.add_typer(vectorfind.app, name="vectorfind")
     app.add_typer(identity.app, name="identity")
+    app.add_typer(synthetic.app, name="synthetic")
 
 
 _register()

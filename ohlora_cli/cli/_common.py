@@ -19,14 +19,24 @@ DTypeOpt = Annotated[str, typer.Option("--dtype", help="fp32 | bf16 (bf16 autoca
 DEFAULT_CATALOG = Path("ohlora.db")
 
 
+_OPEN: list = []
+
+
 def open_catalog(path: Path, *, create: bool = True, quiet: bool = False):
+    """Open (or create) the catalog for this command; it is closed when the command ends."""
     from ohlora_cli.catalog.db import open_catalog as _open
 
     existed = Path(path).exists()
     catalog = _open(path, create=create)
+    _OPEN.append(catalog)
     if not existed:
         say_err(f"created catalog {path}", quiet)
     return catalog
+
+
+def close_catalogs() -> None:
+    while _OPEN:
+        _OPEN.pop().close()
 
 
 def say(line: str) -> None:

@@ -197,7 +197,8 @@ def read_latent_csv(path: Path, width: int) -> np.ndarray:
     with open(path, newline="") as f:
         rows = [r for r in csv.reader(f) if r]
     column_names = [str(i) for i in range(width)]
-    if rows and (not all(_is_float(c) for c in rows[0]) or [c.strip() for c in rows[0]] == column_names):
+    names_row = rows and sum(not _is_float(c) for c in rows[0]) > len(rows[0]) // 2
+    if rows and (names_row or [c.strip() for c in rows[0]] == column_names):
         rows = rows[1:]  # a header: names, or the original's pandas column numbers 0..width-1
     if not rows:
         raise InputFileError(f"{path} has no data rows", "Pass a CSV with one latent code per row")

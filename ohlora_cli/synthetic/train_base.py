@@ -1,0 +1,193 @@
+"""Recipe for the synthetic world's base generator + discriminator (the embedded default).
+
+A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z 512 + 7 labels,
+``label_weight`` 7×16; D with the label joined before its last layer), trained on rendered faces:
+
+1. **Supervised warm-up** (COMPUTE-NOTES): regress G(z, label) onto the face the renderer draws for
+   attributes that are a fixed function of (z, label) — the 7 label dims set eyes, hair colour,
+   hair length, mouth, pose, background mean/std; z sets hairstyle, gender, age, glasses, quality
+   through the renderer's own marginals.  This gives the mapping network a meaningful start.
+2. **Adversarial phase** (SPEC §5 losses via :mod:`ohlora_cli.training`, everything trainable):
+   real faces rendered from per-step seeds, labelled with their normalised attributes.
+
+    python -m ohlora_cli.synthetic.train_base --out runs/base --supervised-steps 4000 --gan-steps 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.synthetic import renderer
+
+LABEL_ATTRIBUTES = ("eyes", "hair_color", "hair_length", "mouth", "pose", "background_mean", "background_std")
+LATENT_ATTRIBUTES = ("hairstyle", "gender", "age", "glasses", "quality")
+STATS_SEEDS = range(10_000_000, 10_020_000)
+TRAIN_SEED_BASE = 20_000_000
+
+BASE_G = GeneratorConfig(64, label_size=7, fmaps_base=1024, fmaps_max=64)
+BASE_D = DiscriminatorConfig(64, label_size=7, mbstd_group_size=4, fmaps_base=1024, fmaps_max=64)
+
+
+@dataclass(frozen=True)
+class AttributeStats:
+    """Population statistics of the renderer's attributes (for label normalisation and quantiles)."""
+
+    mean: np.ndarray  # (12,)
+    std: np.ndarray  # (12,)
+    quantiles: np.ndarray  # (12, 1001): value at probability k/1000
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "quantiles": self.quantiles.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AttributeStats":
+        return cls(np.array(d["mean"], np.float32), np.array(d["std"], np.float32),
+                   np.array(d["quantiles"], np.float32))
+
+
+def attribute_stats() -> AttributeStats:
+    attrs = renderer.sample_attributes(np.array(STATS_SEEDS))
+    q = np.quantile(attrs, np.linspace(0, 1, 1001), axis=0).T
+    return AttributeStats(attrs.mean(0), attrs.std(0, ddof=1), q.astype(np.float32))
+
+
+def _index(names) -> list[int]:
+    return [renderer.ATTRIBUTE_NAMES.index(n) for n in names]
+
+
+def labels_from_attributes(attrs: np.ndarray, stats: AttributeStats) -> np.ndarray:
+    """(N, 12) renderer attributes → (N, 7) normalised labels (the original's 7 label dims)."""
+    idx = _index(LABEL_ATTRIBUTES)
+    return ((attrs[:, idx] - stats.mean[idx]) / stats.std[idx]).astype(np.float32)
+
+
+def attributes_from_latent(z: np.ndarray, label: np.ndarray, stats: AttributeStats) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed function (z, label) → (renderer attributes (N, 12), texture seeds (N,)) of the warm-up."""
+    from math import erf, sqrt
+
+    n = len(z)
+    attrs = np.zeros((n, len(renderer.ATTRIBUTE_NAMES)), np.float32)
+    idx = _index(LABEL_ATTRIBUTES)
+    lo = np.array([renderer.ATTRIBUTE_RANGES[a][0] for a in LABEL_ATTRIBUTES], np.float32)
+    hi = np.array([renderer.ATTRIBUTE_RANGES[a][1] for a in LABEL_ATTRIBUTES], np.float32)
+    attrs[:, idx] = np.clip(stats.mean[idx] + stats.std[idx] * label, lo, hi)
+    phi = np.vectorize(lambda x: 0.5 * (1 + erf(x / sqrt(2))))
+    for j, name in enumerate(LATENT_ATTRIBUTES):
+        k = renderer.ATTRIBUTE_NAMES.index(name)
+        u = phi(z[:, j].astype(np.float64))
+        attrs[:, k] = np.interp(u, np.linspace(0, 1, 1001), stats.quantiles[k])
+    g = renderer.ATTRIBUTE_NAMES.index("glasses")
+    attrs[:, g] = (attrs[:, g] >= 0.5).astype(np.float32)
+    seeds = (phi(z[:, len(LATENT_ATTRIBUTES)].astype(np.float64)) * (2**31 - 1)).astype(np.int64)
+    return attrs, seeds
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+class RenderedFaces:
+    """Real faces for the adversarial phase: batch ``step`` is rendered from its own seeds."""
+
+    def __init__(self, stats: AttributeStats, seed: int, resolution: int = 64) -> None:
+        self.stats, self.seed, self.resolution = stats, seed, resolution
+
+    def __call__(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seeds = TRAIN_SEED_BASE + self.seed * 100_000_000 + step * batch_size + np.arange(batch_size)
+        attrs = renderer.sample_attributes(seeds)
+        images, _ = renderer.render(attrs, seeds, self.resolution)
+        return to_tensor(images), torch.from_numpy(labels_from_attributes(attrs, self.stats))
+
+
+def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
+                      lr: float = 2e-3, log=print, log_every: int = 100) -> list[dict]:
+    """Regress G(z, label) onto render(attributes_from_latent(z, label)) with L1 at 64 and 16 px."""
+    opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
+    G.train()
+    history = []
+    t0 = time.perf_counter()
+    for step in range(steps):
+        rng = np.random.default_rng([seed, 7, step])
+        z = rng.standard_normal((batch_size, G.cfg.z_dim)).astype(np.float32)
+        label = rng.standard_normal((batch_size, G.cfg.label_size)).astype(np.float32)
+        attrs, tex = attributes_from_latent(z, label, stats)
+        target = to_tensor(renderer.render(attrs, tex, G.cfg.resolution)[0])
+        torch.manual_seed(seed * 1_000_003 + step)
+        fake = G.synthesis(G.truncation(G.mapping(torch.from_numpy(z), torch.from_numpy(label))), "random")
+        loss = (fake - target).abs().mean() + 2.0 * (F.avg_pool2d(fake, 4) - F.avg_pool2d(target, 4)).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            G.truncation.update_w_avg(G.mapping(torch.from_numpy(z), torch.from_numpy(label)))
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            row = {"phase": "supervised", "step": step + 1, "l1": round(loss.item(), 5),
+                   "sec": round(time.perf_counter() - t0, 1)}
+            history.append(row)
+            log(row)
+    G.eval()
+    return history
+
+
+def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: int = 16, seed: int = 0,
+               r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, log=print) -> dict:
+    """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
+    from ohlora_cli.models.checkpoints import save_checkpoint
+    from ohlora_cli.training import GanTrainer, TrainConfig
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    stats = attribute_stats()
+    G, D = StyleGANGenerator(BASE_G), StyleGANDiscriminator(BASE_D)
+    warm_path = out / "warmup.pt"
+    if warm_path.exists():
+        G.load_state_dict(torch.load(warm_path, weights_only=True))
+        history = json.loads((out / "warmup.json").read_text())
+    else:
+        history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log)
+        torch.save(G.state_dict(), warm_path)
+        (out / "warmup.json").write_text(json.dumps(history))
+    t_warm = time.perf_counter() - t0
+    cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
+                      ema_decay=ema_decay, seed=seed, checkpoint_every=250, log_every=50)
+    trainer = GanTrainer(G, D, RenderedFaces(stats, seed), cfg, out / "gan", log=log)
+    if trainer.G_ema is not None:
+        trainer.G_ema.load_state_dict(G.state_dict())
+    result = trainer.run(resume=True)
+    G_final = trainer.G_ema or G
+    meta = {"recipe": f"python -m ohlora_cli.synthetic.train_base --out {out} --supervised-steps {supervised_steps} "
+                      f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed}",
+            "warmup_seconds": round(t_warm, 1), "gan_seconds": round(result.seconds, 1),
+            "attribute_stats": stats.to_dict(), "label_attributes": list(LABEL_ATTRIBUTES)}
+    save_checkpoint(out / "base.pt", G_final, D=D, lineage={"recipe": meta["recipe"]}, meta=meta)
+    return {"warmup_seconds": t_warm, "gan_seconds": result.seconds, "last": result.last}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--supervised-steps", type=int, default=4000)
+    ap.add_argument("--gan-steps", type=int, default=3000)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
+                         batch_size=args.batch_size, seed=args.seed, log=lambda row: print(json.dumps(row), flush=True))
+    print(json.dumps({k: v for k, v in summary.items()}, default=str))
+
+
+if __name__ == "__main__":
+    main()
