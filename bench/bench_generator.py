@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from ohlora_cli.edits import edit_wp
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, synthesize
 from ohlora_cli.models.stylegan import GeneratorConfig, StyleGANGenerator
 
+sys.path.insert(0, str(Path(__file__).parent))
 NOTES_REFERENCE = {1: 0.96, 8: 0.74}  # img/s, COMPUTE-NOTES.md, GenForce v1 at 256, fp32, 2-core EPYC
 
 
@@ -45,9 +47,12 @@ def main() -> None:
     G = StyleGANGenerator(GeneratorConfig(256, label_size=7)).eval()
     z, label = latents_for_seeds(range(8), 512, 7)
     w = torch.from_numpy(map_to_w(G, z, label))
-    print(f"GenForce 256 config (26.1M params), {args.threads} threads, best of {args.repeats}")
+    print(f"GenForce 256 config (26.1M params), {args.threads} threads, best of {args.repeats}; "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()} (bf16 is native only with AVX512_BF16/AMX)")
     results = {}
     for dtype in ("fp32", "bf16"):
+        if dtype == "bf16":  # as ohlora's synthesize() does for bf16 on CPU
+            G.synthesis.to(memory_format=torch.channels_last)
         for batch in (1, 8):
             wb = w[:batch]
 
@@ -57,16 +62,17 @@ def main() -> None:
 
             results[(dtype, batch)] = images_per_second(batched, batch, args.repeats)
             print(f"  {dtype} batch {batch}: {results[(dtype, batch)]:.2f} img/s (one forward of the whole batch)")
+    G.synthesis.to(memory_format=torch.contiguous_format)
     per_sample = images_per_second(lambda: synthesize(G, w), 8, args.repeats)
     print(f"  fp32, 8 images one at a time (ohlora's exact CPU path): {per_sample:.2f} img/s")
     for batch in (1, 8):
         print(f"  bf16 / fp32 at batch {batch}: {results[('bf16', batch)] / results[('fp32', batch)]:.2f}x")
     if args.genforce:
         compare_genforce(G, w, args)
-    else:
-        for batch in (1, 8):
-            print(f"  vs GenForce reference (COMPUTE-NOTES, not this run) batch {batch}: "
-                  f"{results[('fp32', batch)] / NOTES_REFERENCE[batch]:.2f}x ({NOTES_REFERENCE[batch]} img/s)")
+    compare_genforce_ops(G, w, args, results)
+    for batch in (1, 8):
+        print(f"  vs GenForce figures of COMPUTE-NOTES (another machine of this kind, not this run) batch {batch}: "
+              f"{results[('fp32', batch)] / NOTES_REFERENCE[batch]:.2f}x ({NOTES_REFERENCE[batch]} img/s)")
     # synth overhead: one edited frame from a cached w vs the raw forward
     dirs = np.linalg.qr(np.random.default_rng(0).standard_normal((512, 3)))[0].T.astype(np.float32)
     w0 = w[0].numpy()
@@ -91,6 +97,26 @@ class _null:
 
     def __exit__(self, *a):
         return False
+
+
+def compare_genforce_ops(G, w, args, results) -> None:
+    """Side by side, same weights: GenForce's op sequence (bench/genforce_ops.py) vs ohlora's module."""
+    from genforce_ops import genforce_synthesis
+
+    sd = G.state_dict()
+    for batch in (1, 8):
+        wp = G.truncation(w[:batch])
+
+        def ref_fn(wp=wp):
+            with torch.no_grad():
+                genforce_synthesis(sd, wp, resolution=256)
+
+        r = images_per_second(ref_fn, batch, args.repeats)
+        with torch.no_grad():
+            diff = (genforce_synthesis(sd, wp, resolution=256) - G.synthesis(wp)).abs().max().item()
+        print(f"  vs GenForce op sequence (same weights, this run) batch {batch}: ohlora "
+              f"{results[('fp32', batch)]:.2f} / GenForce {r:.2f} img/s = {results[('fp32', batch)] / r:.2f}x; "
+              f"max |diff| {diff:.1e}")
 
 
 def compare_genforce(G, w, args) -> None:

@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "data" / "seed_artifacts"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Small models run faster on one thread, and much faster when another process holds a core."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Every test runs in its own folder with its own default catalog."""
@@ -23,6 +34,7 @@ def _isolated(tmp_path, monkeypatch):
     for var in ("OHLORA_MODEL", "OHLORA_DEVICE", "OHLORA_BATCH_SIZE", "OHLORA_BUSY_TIMEOUT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OHLORA_DEVICE", "cpu")
+    monkeypatch.setenv("OHLORA_MODEL", "tiny")  # the untrained 32 px generator: fast; the README test uses the default
 
 
 @pytest.fixture

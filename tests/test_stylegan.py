@@ -187,3 +187,23 @@ def test_discriminator_label_modes(mode, shape):
 def test_minibatch_std_group_falls_back_to_divisor():
     D = StyleGANDiscriminator(DiscriminatorConfig(16, mbstd_group_size=4, fmaps_base=64, fmaps_max=16))
     assert D(torch.randn(6, 3, 16, 16)).shape == (6, 1)  # 6 is not divisible by 4: groups of 3
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_matches_genforce_op_sequence_on_the_same_state_dict(fused):
+    """bench/genforce_ops.py re-does GenForce's forward op by op from the state dict alone."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from genforce_ops import genforce_synthesis
+
+    torch.manual_seed(3)
+    G = StyleGANGenerator(GeneratorConfig(32, label_size=7, fmaps_base=256, fmaps_max=32, fused_scale=fused)).eval()
+    for name, p in G.named_parameters():
+        if name.endswith(("apply_noise.weight", "bias")):
+            p.data.normal_()
+    wp = G.truncation(G.mapping(torch.randn(3, 512), torch.randn(3, 7)))
+    with torch.no_grad():
+        ref = genforce_synthesis(G.state_dict(), wp, resolution=32, fused_min_res=8 if fused else 128)
+        torch.testing.assert_close(G.synthesis(wp), ref, rtol=1e-4, atol=1e-4)

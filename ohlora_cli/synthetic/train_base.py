@@ -3,7 +3,7 @@
 A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z 512 + 7 labels,
 ``label_weight`` 7×16; D with the label joined before its last layer), trained on rendered faces:
 
-1. **Supervised warm-up** (COMPUTE-NOTES): regress G(z, label) onto the face the renderer draws for
+1. **Supervised warm-up** (COMPUTE-NOTES): regress G(z, label) (class-weighted L1) onto the face the renderer draws for
    attributes that are a fixed function of (z, label) — the 7 label dims set eyes, hair colour,
    hair length, mouth, pose, background mean/std; z sets hairstyle, gender, age, glasses, quality
    through the renderer's own marginals.  This gives the mapping network a meaningful start.
@@ -108,38 +108,64 @@ class RenderedFaces:
         return to_tensor(images), torch.from_numpy(labels_from_attributes(attrs, self.stats))
 
 
+# Per-class weights of the warm-up's L1 loss: the small parts the directions must later move
+# (eyes, brows, mouth) would otherwise drown in skin, hair and background pixels.
+CLASS_WEIGHTS = np.array([1.0, 1.0, 4.0, 4.0, 8.0, 8.0, 2.0, 5.0, 6.0, 5.0, 1.0], np.float32)
+
+
 def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
-                      lr: float = 2e-3, log=print, log_every: int = 100) -> list[dict]:
-    """Regress G(z, label) onto render(attributes_from_latent(z, label)) with L1 at 64 and 16 px."""
+                      lr: float = 2e-3, log=print, log_every: int = 100, state_path: Path | None = None,
+                      save_every: int = 500) -> list[dict]:
+    """Regress G(z, label) onto render(attributes_from_latent(z, label)): class-weighted L1 at 64 px + L1 at 16 px.
+
+    Resumable: with ``state_path`` the weights, optimiser and step are saved every ``save_every`` steps
+    (temp file + ``os.replace``) and picked up again; step ``s`` draws its data from (seed, s) alone.
+    """
+    import os
+
     opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
+    history: list[dict] = []
+    start = 0
+    if state_path is not None and Path(state_path).exists():
+        state = torch.load(state_path, weights_only=True)
+        G.load_state_dict(state["generator"])
+        opt.load_state_dict(state["opt"])
+        start, history = int(state["step"]), json.loads(state["history"])
     G.train()
-    history = []
     t0 = time.perf_counter()
-    for step in range(steps):
+    for step in range(start, steps):
         rng = np.random.default_rng([seed, 7, step])
         z = rng.standard_normal((batch_size, G.cfg.z_dim)).astype(np.float32)
         label = rng.standard_normal((batch_size, G.cfg.label_size)).astype(np.float32)
         attrs, tex = attributes_from_latent(z, label, stats)
-        target = to_tensor(renderer.render(attrs, tex, G.cfg.resolution)[0])
+        images, maps = renderer.render(attrs, tex, G.cfg.resolution)
+        target, weight = to_tensor(images), torch.from_numpy(CLASS_WEIGHTS[maps])[:, None]
         torch.manual_seed(seed * 1_000_003 + step)
         fake = G.synthesis(G.truncation(G.mapping(torch.from_numpy(z), torch.from_numpy(label))), "random")
-        loss = (fake - target).abs().mean() + 2.0 * (F.avg_pool2d(fake, 4) - F.avg_pool2d(target, 4)).abs().mean()
+        loss = ((fake - target).abs() * weight).mean() / weight.mean() \
+            + 2.0 * (F.avg_pool2d(fake, 4) - F.avg_pool2d(target, 4)).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         with torch.no_grad():
             G.truncation.update_w_avg(G.mapping(torch.from_numpy(z), torch.from_numpy(label)))
         if (step + 1) % log_every == 0 or step + 1 == steps:
-            row = {"phase": "supervised", "step": step + 1, "l1": round(loss.item(), 5),
+            row = {"phase": "supervised", "step": step + 1, "loss": round(loss.item(), 5),
                    "sec": round(time.perf_counter() - t0, 1)}
             history.append(row)
             log(row)
+        if state_path is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
+            tmp = Path(str(state_path) + ".tmp")
+            torch.save({"generator": G.state_dict(), "opt": opt.state_dict(), "step": step + 1,
+                        "history": json.dumps(history)}, tmp)
+            os.replace(tmp, state_path)
     G.eval()
     return history
 
 
 def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: int = 16, seed: int = 0,
-               r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, log=print) -> dict:
+               r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, threads: int = 2,
+               log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
     from ohlora_cli.models.checkpoints import save_checkpoint
     from ohlora_cli.training import GanTrainer, TrainConfig
@@ -150,14 +176,9 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     t0 = time.perf_counter()
     stats = attribute_stats()
     G, D = StyleGANGenerator(BASE_G), StyleGANDiscriminator(BASE_D)
-    warm_path = out / "warmup.pt"
-    if warm_path.exists():
-        G.load_state_dict(torch.load(warm_path, weights_only=True))
-        history = json.loads((out / "warmup.json").read_text())
-    else:
-        history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log)
-        torch.save(G.state_dict(), warm_path)
-        (out / "warmup.json").write_text(json.dumps(history))
+    history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log,
+                                state_path=out / "warmup-state.pt")
+    (out / "warmup.json").write_text(json.dumps(history))
     t_warm = time.perf_counter() - t0
     cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
                       ema_decay=ema_decay, seed=seed, checkpoint_every=250, log_every=50)
@@ -167,7 +188,7 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     result = trainer.run(resume=True)
     G_final = trainer.G_ema or G
     meta = {"recipe": f"python -m ohlora_cli.synthetic.train_base --out {out} --supervised-steps {supervised_steps} "
-                      f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed}",
+                      f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed} --threads {threads}",
             "warmup_seconds": round(t_warm, 1), "gan_seconds": round(result.seconds, 1),
             "attribute_stats": stats.to_dict(), "label_attributes": list(LABEL_ATTRIBUTES)}
     save_checkpoint(out / "base.pt", G_final, D=D, lineage={"recipe": meta["recipe"]}, meta=meta)
@@ -185,7 +206,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
-                         batch_size=args.batch_size, seed=args.seed, log=lambda row: print(json.dumps(row), flush=True))
+                         batch_size=args.batch_size, seed=args.seed, threads=args.threads,
+                         log=lambda row: print(json.dumps(row), flush=True))
     print(json.dumps({k: v for k, v in summary.items()}, default=str))
 
 

@@ -1,0 +1,237 @@
+"""Face parsers: RGB images in, 11-class parsing maps (SPEC 2.1, FaceXFormer order) out.
+
+A parser returns the map together with the colour crop it is aligned with, because the property
+algorithms read colours (hair colour, background, hairstyle) from the same pixels the map labels.
+
+Shipped parsers (``load_parser(name)``):
+
+- ``"synthetic"``: :class:`SyntheticParser`, a compact U-Net trained on the synthetic face world
+  (recipe: ``python -m ohlora_cli.synthetic.train_parser``; weights ``assets/synthetic-parser.pt``).
+  The synthetic world's images *are* the aligned face crop, so no face detection happens: the whole
+  frame is resized (``cv2.INTER_AREA``) to the net's resolution and that resized frame is the crop
+  (``crop_method="full-frame"``). The default parser whenever the generator is the synthetic one.
+
+Determinism: inference always runs the network on fixed-size chunks (the last one zero-padded),
+so a map never depends on how many images were passed in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ohlora_cli.errors import CheckpointError, UsageError
+
+NUM_CLASSES = 11
+PARSER_FORMAT = "ohlora-parser"
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+SYNTHETIC_PARSER_FILE = ASSETS_DIR / "synthetic-parser.pt"
+PARSER_NAMES = ("synthetic",)
+INFERENCE_CHUNK = 16  # images per forward pass, always (padded): maps independent of call size
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """``maps`` uint8 (N, R, R) class ids; ``crops`` uint8 (N, R, R, 3) RGB aligned with the maps."""
+
+    maps: np.ndarray
+    crops: np.ndarray
+    crop_method: str
+
+
+@runtime_checkable
+class FaceParser(Protocol):
+    """Anything that turns uint8 RGB images (N, H, W, 3) into a :class:`ParseResult` at ``resolution``."""
+
+    name: str
+    resolution: int
+
+    def parse(self, images: np.ndarray) -> ParseResult: ...
+
+
+# ---------------------------------------------------------------- network
+
+
+@dataclass(frozen=True)
+class ParserNetConfig:
+    """Architecture of :class:`SyntheticParserNet`; stored in the weight file."""
+
+    resolution: int = 64
+    channels: tuple[int, ...] = (16, 32, 48, 48)   # per level, level 0 at full resolution
+    num_classes: int = NUM_CLASSES
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ParserNetConfig":
+        return cls(resolution=int(data["resolution"]), channels=tuple(int(c) for c in data["channels"]),
+                   num_classes=int(data.get("num_classes", NUM_CLASSES)))
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+    )
+
+
+class SyntheticParserNet(nn.Module):
+    """Compact U-Net: ``len(channels) - 1`` max-pool downs, as many transposed-conv ups with skips.
+
+    Input: float (N, 3, R, R) in [-1, 1]; output: (N, num_classes, R, R) logits.
+    """
+
+    def __init__(self, cfg: ParserNetConfig = ParserNetConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        if cfg.resolution % (2 ** (len(ch) - 1)):
+            raise ValueError(f"resolution {cfg.resolution} is not divisible by 2^{len(ch) - 1}")
+        self.down = nn.ModuleList()
+        c = 3
+        for c_out in ch:
+            self.down.append(_double_conv(c, c_out))
+            c = c_out
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for c_skip in reversed(ch[:-1]):
+            self.up.append(nn.ConvTranspose2d(c, c_skip, 2, stride=2))
+            self.merge.append(_double_conv(2 * c_skip, c_skip))
+            c = c_skip
+        self.head = nn.Conv2d(c, cfg.num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for level, block in enumerate(self.down):
+            if level:
+                x = F.max_pool2d(x, 2)
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for up, merge in zip(self.up, self.merge):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return self.head(x)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, R, R, 3) RGB → float (N, 3, R, R) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def resize_images(images: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 (N, H, W, 3) → (N, R, R, 3) with ``cv2.INTER_AREA`` (a no-op copy at the same size)."""
+    if images.shape[1:3] == (resolution, resolution):
+        return np.ascontiguousarray(images)
+    if len(images) == 0:
+        return np.zeros((0, resolution, resolution, 3), dtype=np.uint8)
+    import cv2
+
+    return np.stack([cv2.resize(im, (resolution, resolution), interpolation=cv2.INTER_AREA) for im in images])
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 RGB of shape (N, H, W, 3), got {images.dtype} {images.shape}")
+    return images
+
+
+# ---------------------------------------------------------------- the synthetic parser
+
+
+def save_parser_weights(path: Path, net: SyntheticParserNet, *, recipe: dict | None = None,
+                        metrics: dict | None = None) -> None:
+    """Write ``{"format", "config", "state_dict", "recipe", "metrics"}`` atomically (temp + ``os.replace``)."""
+    import os
+
+    obj = {"format": PARSER_FORMAT, "config": net.cfg.to_dict(),
+           "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+           "recipe": dict(recipe or {}), "metrics": dict(metrics or {})}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_parser_net(path: Path | str) -> tuple[SyntheticParserNet, dict]:
+    """Network (eval mode) and the whole file dict, via the safe loader ``checkpoints.read_file``."""
+    from ohlora_cli.models.checkpoints import read_file
+
+    obj = read_file(path)
+    if not isinstance(obj, dict) or obj.get("format") != PARSER_FORMAT:
+        raise CheckpointError(f"{path} is not an ohlora parser file (format {PARSER_FORMAT!r})",
+                              "Re-create it with `python -m ohlora_cli.synthetic.train_parser`")
+    try:
+        net = SyntheticParserNet(ParserNetConfig.from_dict(obj["config"]))
+        net.load_state_dict(obj["state_dict"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"parser file {path} does not match its architecture ({first})",
+                              "Re-create it with `python -m ohlora_cli.synthetic.train_parser`") from None
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, obj
+
+
+class SyntheticParser:
+    """The shipped parser of the synthetic face world (see the module docstring)."""
+
+    name = "synthetic"
+
+    def __init__(self, path: Path | str = SYNTHETIC_PARSER_FILE, *, device: str = "cpu") -> None:
+        self.path = Path(path)
+        self.net, self.meta = load_parser_net(self.path)
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        self.resolution = self.net.cfg.resolution
+
+    @classmethod
+    def from_net(cls, net: SyntheticParserNet) -> "SyntheticParser":
+        """Wrap an in-memory network (e.g. to evaluate it before it is saved)."""
+        self = cls.__new__(cls)
+        self.path, self.meta, self.device = Path("<memory>"), {}, torch.device("cpu")
+        self.net = net.eval()
+        self.resolution = net.cfg.resolution
+        return self
+
+    @torch.no_grad()
+    def predict_maps(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 maps (N, R, R) for uint8 crops already at ``resolution``; fixed-size padded chunks."""
+        maps = np.empty((len(crops), self.resolution, self.resolution), dtype=np.uint8)
+        self.net.eval()
+        for s in range(0, len(crops), INFERENCE_CHUNK):
+            x = images_to_tensor(crops[s:s + INFERENCE_CHUNK])
+            k = x.shape[0]
+            if k < INFERENCE_CHUNK:
+                x = torch.cat([x, x.new_zeros((INFERENCE_CHUNK - k, *x.shape[1:]))])
+            logits = self.net(x.to(self.device))[:k]
+            maps[s:s + k] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+        return maps
+
+    def parse(self, images: np.ndarray) -> ParseResult:
+        """Maps and crops for uint8 RGB images (N, H, W, 3) of any size (resized with INTER_AREA)."""
+        crops = resize_images(_check_images(images), self.resolution)
+        return ParseResult(maps=self.predict_maps(crops), crops=crops, crop_method="full-frame")
+
+
+def load_parser(name: str = "synthetic") -> FaceParser:
+    """A parser by name; ``UsageError`` for an unknown name."""
+    if name == "synthetic":
+        return SyntheticParser()
+    raise UsageError(f"unknown parser {name!r}", "Use one of: " + ", ".join(PARSER_NAMES))
+
+
+__all__ = ["FaceParser", "ParseResult", "ParserNetConfig", "SyntheticParserNet", "SyntheticParser",
+           "load_parser", "load_parser_net", "save_parser_weights", "images_to_tensor", "resize_images",
+           "PARSER_NAMES", "SYNTHETIC_PARSER_FILE"]
