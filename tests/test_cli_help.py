@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["", "demo", "generate", "synth", "catalog", "catalog init", "catalog upgrade", "catalog status",
+COMMANDS = ["", "demo", "generate", "score", "filter", "synth", "catalog", "catalog init", "catalog upgrade", "catalog status",
             "catalog check", "model", "model register", "model list", "vectorfind", "vectorfind import-seed",
             "vectorfind import-npy", "vectorfind export", "vectorfind list", "identity", "identity import",
             "identity list", "synthetic", "synthetic render", "synthetic info"]

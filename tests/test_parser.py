@@ -94,7 +94,7 @@ def test_resizes_larger_input(parser):
 def test_unknown_parser_name():
     with pytest.raises(UsageError) as info:
         load_parser("facexformer")
-    assert str(info.value) == "unknown parser 'facexformer'. Use one of: synthetic"
+    assert str(info.value) == "unknown parser 'facexformer'. Use one of: synthetic, bisenet"
 
 
 def test_weight_file_is_plain_and_small():

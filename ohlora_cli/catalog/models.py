@@ -78,7 +78,8 @@ class Score(Base):
     """One property value of one image from one scorer (a new scorer version adds rows)."""
 
     __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("image_id", "property", "scorer", name="uq_score"),)
+    __table_args__ = (UniqueConstraint("image_id", "property", "scorer", name="uq_score"),
+                      Index("ix_scores_scorer_property", "scorer", "property"))
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     property: Mapped[str] = mapped_column(String)
@@ -163,3 +164,36 @@ class Identity(Base):
     group_name: Mapped[str | None] = mapped_column(String)
     source: Mapped[str] = mapped_column(Text)
     meta_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Normalisation(Base):
+    """Reference mean / std (ddof 1) of one scorer's property, fitted once and reused (added in rev 0003)."""
+
+    __tablename__ = "normalisations"
+    __table_args__ = (UniqueConstraint("scorer", "property", name="uq_normalisation"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scorer: Mapped[str] = mapped_column(String)
+    property: Mapped[str] = mapped_column(String)
+    mean: Mapped[float] = mapped_column(Float)
+    std: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Selection(Base):
+    """A named set of images that passed ``filter`` rules."""
+
+    __tablename__ = "selections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    generator_id: Mapped[int] = mapped_column(ForeignKey("generators.id"))
+    rules_json: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SelectionMember(Base):
+    __tablename__ = "selection_members"
+    selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id", ondelete="CASCADE"), primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)

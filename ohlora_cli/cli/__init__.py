@@ -30,12 +30,14 @@ app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, 
 
 
 def _register() -> None:
-    from ohlora_cli.cli import catalog, demo, generate, identity, model, synth, synthetic, vectorfind
+    from ohlora_cli.cli import catalog, demo, generate, identity, model, score, synth, synthetic, vectorfind
 
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(model.app, name="model")
     app.command("demo", epilog=demo.EPILOG)(demo.demo)
     app.command("generate", epilog=generate.EPILOG)(generate.generate)
+    app.command("score", epilog=score.SCORE_EPILOG)(score.score)
+    app.command("filter", epilog=score.FILTER_EPILOG)(score.filter_)
     app.command("synth", epilog=synth.EPILOG)(synth.synth)
     app.add_typer(vectorfind.app, name="vectorfind")
     app.add_typer(identity.app, name="identity")

@@ -10,6 +10,24 @@ Shipped parsers (``load_parser(name)``):
   The synthetic world's images *are* the aligned face crop, so no face detection happens: the whole
   frame is resized (``cv2.INTER_AREA``) to the net's resolution and that resized frame is the crop
   (``crop_method="full-frame"``). The default parser whenever the generator is the synthetic one.
+- ``"bisenet"``: :class:`BiSeNetParser`, for real (StyleGAN) faces, with weights the user brings:
+  the face-parsing.PyTorch BiSeNet ``79999_iter.pth`` (CelebAMask-HQ, 19 classes; architecture and
+  the 19 → 11 class table in :mod:`ohlora_cli.models.bisenet`).
+  ``load_parser("bisenet", weights=PATH)``. Crops (SPEC 2.1), then 224x224 outputs like the seed:
+
+  - ``crop_method="fixed"`` (default): the full frame, box ``(0, 0, W, H)``. Generator output is an
+    aligned face (CelebA-HQ-like framing, the face filling most of the 256x256 frame), so the seed's
+    MTCNN box enlarged by 50% and clipped to the image is, to a few pixels, the whole frame; and
+    the whole aligned frame is exactly what BiSeNet was trained on (CelebAMask-HQ images at 512).
+  - ``crop_method="box"``: ``parse(images, boxes=...)`` with one face box ``(x0, y0, x1, y1)``
+    per image (e.g. the largest MTCNN box); each side grows by 25% of the box width/height, the
+    result is clipped to the image and truncated to integers (:func:`face_crop_box`), exactly as
+    the seed's ``adjust_bbox`` + ``image.crop((int(x0), int(y0), int(x1), int(y1)))``.
+
+  The crop is resized to the net's input size (512 by default; ``cv2.INTER_LINEAR`` when
+  enlarging, ``INTER_AREA`` when shrinking), ImageNet-normalised, parsed; the 19-class argmax is
+  mapped to the 11 classes and resized to 224 with nearest-neighbour (pixel-centre,
+  ``INTER_NEAREST_EXACT``); the colour crop is resized to 224 bicubic (SPEC 2.1 step 3).
 
 Determinism: inference always runs the network on fixed-size chunks (the last one zero-padded),
 so a map never depends on how many images were passed in one call.
@@ -32,7 +50,7 @@ NUM_CLASSES = 11
 PARSER_FORMAT = "ohlora-parser"
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 SYNTHETIC_PARSER_FILE = ASSETS_DIR / "synthetic-parser.pt"
-PARSER_NAMES = ("synthetic",)
+PARSER_NAMES = ("synthetic", "bisenet")
 INFERENCE_CHUNK = 16  # images per forward pass, always (padded): maps independent of call size
 
 
@@ -225,13 +243,135 @@ class SyntheticParser:
         return ParseResult(maps=self.predict_maps(crops), crops=crops, crop_method="full-frame")
 
 
-def load_parser(name: str = "synthetic") -> FaceParser:
-    """A parser by name; ``UsageError`` for an unknown name."""
+# ---------------------------------------------------------------- the BiSeNet parser (user weights)
+
+
+CROP_METHODS = ("fixed", "box")
+FACE_MARGIN = 0.5          # SPEC 2.1: the face box grows by 50% (25% of its width/height per side)
+
+
+def face_crop_box(box, width: int, height: int, *, margin: float = FACE_MARGIN) -> tuple[int, int, int, int]:
+    """The seed's crop for one face box ``(x0, y0, x1, y1)``: enlarged, clipped, truncated to ints.
+
+    Each side moves out by ``margin / 2`` of the box width (x) or height (y), the box is clipped to
+    ``[0, width] x [0, height]`` and every coordinate is truncated with ``int()`` (SPEC 2.1).
+    ``ValueError`` when the box is not finite or leaves an empty crop.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(np.isfinite((x0, y0, x1, y1))) or x1 <= x0 or y1 <= y0:
+        raise ValueError(f"face box {(x0, y0, x1, y1)} is not a box (x0 < x1, y0 < y1)")
+    dx, dy = (x1 - x0) * margin / 2, (y1 - y0) * margin / 2
+    c0, r0 = int(max(0.0, x0 - dx)), int(max(0.0, y0 - dy))
+    c1, r1 = int(min(float(width), x1 + dx)), int(min(float(height), y1 + dy))
+    if c1 <= c0 or r1 <= r0:
+        raise ValueError(f"face box {(x0, y0, x1, y1)} lies outside the {width}x{height} image")
+    return c0, r0, c1, r1
+
+
+class BiSeNetParser:
+    """face-parsing.PyTorch BiSeNet with the user's weights, mapped to the 11 classes (module docstring).
+
+    ``input_size``: the square size the crop is resized to for the net (512 as published; any
+    multiple of 32). ``resolution``: the size of the returned maps and crops (224, SPEC 2.1).
+    ``swap_sides``: exchange left/right brows and eyes, should a weight file follow the opposite
+    left/right convention to the one documented in :mod:`ohlora_cli.models.bisenet`.
+    """
+
+    name = "bisenet"
+
+    def __init__(self, weights: Path | str, *, crop_method: str = "fixed", input_size: int = 512,
+                 resolution: int = 224, swap_sides: bool = False, chunk: int = 4, device: str = "cpu") -> None:
+        from ohlora_cli.models.bisenet import load_bisenet, ohlora_lookup
+
+        if crop_method not in CROP_METHODS:
+            raise UsageError(f"unknown crop method {crop_method!r}", "Use one of: " + ", ".join(CROP_METHODS))
+        if input_size < 32 or input_size % 32:
+            raise UsageError(f"BiSeNet input size {input_size} is not a positive multiple of 32",
+                             "Use 512 (the published size) or another multiple of 32")
+        self.path = Path(weights)
+        self.crop_method, self.input_size, self.resolution = crop_method, int(input_size), int(resolution)
+        self.chunk = int(chunk)
+        self.device = torch.device(device)
+        self.net = load_bisenet(self.path).to(self.device)
+        self.lookup = ohlora_lookup(swap_sides=swap_sides)
+
+    def _crops(self, images: np.ndarray, boxes) -> list[np.ndarray]:
+        n, h, w = images.shape[:3]
+        if self.crop_method == "fixed":
+            if boxes is not None:
+                raise ValueError("boxes were given but crop_method is 'fixed'; use crop_method='box'")
+            return [images[i] for i in range(n)]
+        if boxes is None:
+            raise ValueError("crop_method 'box' needs boxes: one (x0, y0, x1, y1) per image")
+        boxes = np.asarray(boxes, dtype=np.float64)
+        if boxes.shape != (n, 4):
+            raise ValueError(f"boxes must have shape ({n}, 4), got {boxes.shape}")
+        out = []
+        for i in range(n):
+            c0, r0, c1, r1 = face_crop_box(boxes[i], w, h)
+            out.append(images[i, r0:r1, c0:c1])
+        return out
+
+    @staticmethod
+    def _resize(image: np.ndarray, size: int, interpolation: int | None = None) -> np.ndarray:
+        import cv2
+
+        if image.shape[:2] == (size, size):
+            return np.ascontiguousarray(image)
+        if interpolation is None:
+            interpolation = cv2.INTER_AREA if min(image.shape[:2]) > size else cv2.INTER_LINEAR
+        return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interpolation)
+
+    @torch.no_grad()
+    def predict_maps(self, inputs: np.ndarray) -> np.ndarray:
+        """19-class uint8 maps (N, S, S) for uint8 RGB inputs already at ``input_size``; fixed-size chunks."""
+        from ohlora_cli.models.bisenet import normalise
+
+        s = self.input_size
+        maps = np.empty((len(inputs), s, s), dtype=np.uint8)
+        for start in range(0, len(inputs), self.chunk):
+            x = normalise(inputs[start:start + self.chunk])
+            k = x.shape[0]
+            if k < self.chunk:
+                x = torch.cat([x, x.new_zeros((self.chunk - k, *x.shape[1:]))])
+            logits = self.net(x.to(self.device))[:k]
+            maps[start:start + k] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+        return maps
+
+    def parse(self, images: np.ndarray, *, boxes=None) -> ParseResult:
+        """11-class maps and colour crops, both ``resolution`` square, for uint8 RGB (N, H, W, 3)."""
+        import cv2
+
+        images = _check_images(images)
+        r = self.resolution
+        if len(images) == 0:
+            if boxes is not None and len(boxes):
+                raise ValueError(f"boxes must have shape (0, 4), got {np.shape(boxes)}")
+            return ParseResult(np.zeros((0, r, r), np.uint8), np.zeros((0, r, r, 3), np.uint8), self.crop_method)
+        crops = self._crops(images, boxes)
+        net_in = np.stack([self._resize(c, self.input_size) for c in crops])
+        raw = self.predict_maps(net_in)
+        maps = np.stack([self._resize(self.lookup[m], r, cv2.INTER_NEAREST_EXACT) for m in raw])
+        out_crops = np.stack([self._resize(c, r, cv2.INTER_CUBIC) for c in crops])
+        return ParseResult(maps=maps, crops=out_crops, crop_method=self.crop_method)
+
+
+def load_parser(name: str = "synthetic", *, weights: Path | str | None = None, **options) -> FaceParser:
+    """A parser by name; ``UsageError`` for an unknown name or a bisenet parser without weights.
+
+    ``weights`` replaces the shipped synthetic parser file, and is required for ``"bisenet"``;
+    ``options`` go to the parser's constructor (e.g. ``crop_method``, ``input_size``, ``device``).
+    """
     if name == "synthetic":
-        return SyntheticParser()
+        return SyntheticParser(weights, **options) if weights is not None else SyntheticParser(**options)
+    if name == "bisenet":
+        if weights is None:
+            raise UsageError("the bisenet parser needs weights",
+                             "Pass --parser-weights PATH (face-parsing.PyTorch 79999_iter.pth)")
+        return BiSeNetParser(weights, **options)
     raise UsageError(f"unknown parser {name!r}", "Use one of: " + ", ".join(PARSER_NAMES))
 
 
 __all__ = ["FaceParser", "ParseResult", "ParserNetConfig", "SyntheticParserNet", "SyntheticParser",
-           "load_parser", "load_parser_net", "save_parser_weights", "images_to_tensor", "resize_images",
-           "PARSER_NAMES", "SYNTHETIC_PARSER_FILE"]
+           "BiSeNetParser", "face_crop_box", "load_parser", "load_parser_net", "save_parser_weights",
+           "images_to_tensor", "resize_images", "PARSER_NAMES", "CROP_METHODS", "SYNTHETIC_PARSER_FILE"]

@@ -1,0 +1,165 @@
+"""``score``: property scores for every catalog image that lacks them, resumable, one transaction per batch.
+
+Scorer ``parser``: the face parser (synthetic by default) → 11-class map → the seed's algorithms
+(``fixed`` or ``seed`` mode) → 8 raw values per image, stored under the scorer id
+``parser-<name>/<mode>``.  Images without a PNG are re-rendered from their stored w (no JPEG round
+trip).  The first time a scorer's values exist, their mean / std (ddof 1, the original's
+normalisation) are stored as that scorer's reference, so every later stage applies the same transform.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import exists, func, insert, select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import Generator, Image, Normalisation, Score
+from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.vectors import decode_many
+from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.images import load_png
+from ohlora_cli.models.inference import pick_device, render
+from ohlora_cli.models.registry import load_generator, resolve_generator
+from ohlora_cli.progress import Advance
+from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+from ohlora_cli.properties.normalise import fit_normalisation
+
+SCORERS = ("parser",)
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    model: str | None = None
+    scorers: tuple[str, ...] = ("parser",)
+    parser: str = "synthetic"
+    parser_weights: str | None = None
+    mode: str = "fixed"
+    batch_size: int = 64
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.scorers if s not in SCORERS]
+        if unknown:
+            raise UsageError(f"unknown scorer {unknown[0]!r}", f"Use one of: {', '.join(SCORERS)}")
+        if self.mode not in ("fixed", "seed"):
+            raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
+        if self.batch_size <= 0:
+            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 64")
+
+    @property
+    def scorer_id(self) -> str:
+        return f"parser-{self.parser}/{self.mode}"
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    generator: str
+    scorer: str
+    new: int
+    skipped: int
+    seconds: float
+    normalisation_fitted: bool
+
+
+def unscored_ids(catalog: Catalog, generator_id: int, scorer: str) -> tuple[list[int], int]:
+    """(ids of the generator's images without this scorer's scores, how many have them)."""
+    with catalog.read() as s:
+        scored = exists().where(Score.image_id == Image.id, Score.scorer == scorer)
+        todo = list(s.scalars(select(Image.id).where(Image.generator_id == generator_id, ~scored).order_by(Image.id)))
+        total = s.scalar(select(func.count(Image.id)).where(Image.generator_id == generator_id))
+    return todo, total - len(todo)
+
+
+def images_of(catalog: Catalog, G, gen: Generator, ids: list[int], device) -> np.ndarray:
+    """uint8 images of catalog rows: their PNG when stored, else re-rendered from the stored w."""
+    with catalog.read() as s:
+        rows = s.execute(select(Image.id, Image.w, Image.psi, Image.trunc_layers, Image.noise_mode, Image.path)
+                         .where(Image.id.in_(ids))).all()
+    by_id = {r.id: r for r in rows}
+    rows = [by_id[i] for i in ids]
+    out = np.zeros((len(ids), gen.resolution, gen.resolution, 3), np.uint8)
+    todo = [k for k, r in enumerate(rows) if not (r.path and Path(r.path).exists())]
+    for k, r in enumerate(rows):
+        if k not in todo:
+            out[k] = load_png(Path(r.path))
+    settings = {(rows[k].psi, rows[k].trunc_layers, rows[k].noise_mode) for k in todo}
+    for psi, trunc, noise in settings:
+        ks = [k for k in todo if (rows[k].psi, rows[k].trunc_layers, rows[k].noise_mode) == (psi, trunc, noise)]
+        w = decode_many([rows[k].w for k in ks], gen.w_dim)
+        out[ks] = render(G, w, psi=psi, trunc_layers=trunc, noise_mode=noise, device=device)
+    return out
+
+
+def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_start=None) -> ScoreResult:
+    from ohlora_cli.models.parsers import load_parser
+
+    t0 = time.perf_counter()
+    parser = load_parser(cfg.parser, weights=cfg.parser_weights)
+    device = pick_device(cfg.device)
+    gen = resolve_generator(catalog, cfg.model)
+    todo, skipped = unscored_ids(catalog, gen.id, cfg.scorer_id)
+    if on_start is not None:
+        on_start(len(todo))
+    if todo:
+        G = load_generator(gen).to(device)
+        with stage_run(catalog, "score", {"generator": gen.name, "scorer": cfg.scorer_id, **cfg.__dict__}) as run_id:
+            for start in range(0, len(todo), cfg.batch_size):
+                ids = todo[start:start + cfg.batch_size]
+                parsed = parser.parse(images_of(catalog, G, gen, ids, device))
+                values = compute_properties_batch(parsed.maps, parsed.crops, cfg.mode)
+                rows = [dict(image_id=i, property=p, value=float(values[k, j]), scorer=cfg.scorer_id, run_id=run_id)
+                        for k, i in enumerate(ids) for j, p in enumerate(PROPERTY_NAMES)]
+                with catalog.write() as s:
+                    s.execute(insert(Score), rows)
+                if advance is not None:
+                    advance(len(ids))
+    fitted = fit_reference(catalog, cfg.scorer_id, gen)
+    return ScoreResult(gen.name, cfg.scorer_id, len(todo), skipped, time.perf_counter() - t0, fitted)
+
+
+def fit_reference(catalog: Catalog, scorer: str, gen: Generator) -> bool:
+    """Store the scorer's normalisation (mean, ddof-1 std per property) if it has none yet."""
+    with catalog.read() as s:
+        if s.scalar(select(func.count(Normalisation.id)).where(Normalisation.scorer == scorer)):
+            return False
+        ids, values = score_matrix(catalog, scorer, PROPERTY_NAMES, generator_id=gen.id, normalised=False)
+    if len(ids) < 2:
+        return False
+    mean, std = fit_normalisation(values)
+    with catalog.write() as s:
+        for j, p in enumerate(PROPERTY_NAMES):
+            s.add(Normalisation(scorer=scorer, property=p, mean=float(mean[j]), std=float(std[j]), n=len(ids),
+                                reference=f"{len(ids)} images of generator {gen.name}"))
+    return True
+
+
+def score_matrix(catalog: Catalog, scorer: str, properties, *, generator_id: int, normalised: bool = True,
+                 image_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids, (N, P) values) of images that have every property from ``scorer`` (normalised by default)."""
+    properties = list(properties)
+    with catalog.read() as s:
+        q = (select(Score.image_id, Score.property, Score.value).join(Image, Image.id == Score.image_id)
+             .where(Score.scorer == scorer, Score.property.in_(properties), Image.generator_id == generator_id))
+        if image_ids is not None:
+            q = q.where(Score.image_id.in_(image_ids))
+        rows = s.execute(q).all()
+        norm = {n.property: (n.mean, n.std) for n in
+                s.scalars(select(Normalisation).where(Normalisation.scorer == scorer))}
+    table: dict[int, dict[str, float]] = {}
+    for image_id, prop, value in rows:
+        table.setdefault(image_id, {})[prop] = value
+    ids = np.array(sorted(i for i, v in table.items() if len(v) == len(properties)), np.int64)
+    values = np.array([[table[i][p] for p in properties] for i in ids], np.float64).reshape(len(ids), len(properties))
+    if normalised:
+        missing = [p for p in properties if p not in norm]
+        if missing:
+            raise NotFoundError(f"scorer {scorer} has no normalisation for {missing[0]}",
+                                "Run `ohlora score` first")
+        mean = np.array([norm[p][0] for p in properties])
+        std = np.array([norm[p][1] for p in properties])
+        values = np.where(std > 0, (values - mean) / np.where(std > 0, std, 1), 0.0)
+    return ids, values
