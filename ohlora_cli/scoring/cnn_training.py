@@ -1,0 +1,548 @@
+"""Training and files for the CNNs of SPEC §3: arrays in, models and metrics out.
+
+Nothing here knows the catalog or the CLI.
+
+- :func:`train_filter_ensemble`: one gender / quality / age / glass CNN per stratified fold (SPEC §3.1),
+  returned as an :class:`Ensemble` whose ``predict`` is the soft vote (mean of the fold outputs).
+- :func:`train_property_cnn`: the merged Property Score CNN (SPEC §3.2) on (N, 8) normalised scores.
+- Files: ``{"format": "ohlora-cnn", "kind": "cnn-<prop>" | "cnn-property", "resolution": R,
+  "state_dicts": [...], "metrics": {...}}``, holding only tensors and plain Python values so the
+  safe loader ``checkpoints.read_file`` (``weights_only=True``) reads it; written atomically. The
+  loaders also accept the original project's bare state dicts (``cnn_ohlora_v3_gender_model_0.pt``,
+  ``ohlora_v3_merged_property_cnn.pth``), which are 256-px models.
+
+Differences from the original, on purpose:
+
+- Every split, initialisation, shuffle and dropout mask is seeded (``seed``; the original had none).
+- A fold that fails the retry threshold is retrained from ``init_state`` when one is given (the
+  original re-initialised gender/quality retries without their pretrained weights, SPEC §10), with a
+  new seed, at most ``max_retries`` times; if every try fails, the best try is kept and its fold is
+  marked ``success: False`` in the metrics.
+- The Property Score CNN is trained as one network on all 8 outputs (MSE, cosine schedule) instead
+  of the original's separate v1 six-sub-CNN run and hairstyle run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Final, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ohlora_cli.errors import CheckpointError, OutputError, UsageError
+from ohlora_cli.models.cnns import (FILTER_FLATTEN_256, FILTER_PROPS, REFERENCE_RESOLUTION, FilterCNN,
+                                    PropertyScoreCNN, check_images, expected_state_keys, predict)
+from ohlora_cli.properties.algorithms import PROPERTY_NAMES
+
+CNN_FORMAT: Final = "ohlora-cnn"
+PROPERTY_KIND: Final = "cnn-property"
+FILTER_LR: Final = {"gender": 5e-6, "quality": 5e-6, "age": 2.5e-5, "glass": 5e-5}
+RETRY_VAL_LOSS: Final = {"gender": 0.35, "quality": 0.13, "age": 0.23, "glass": 0.10}
+METRIC_THRESHOLD: Final = {"gender": 0.5, "quality": 0.9, "age": 0.1, "glass": 0.1}
+SELECTION_EXCLUDES: Final = (6,)  # background_std is left out of the property CNN's early-stopping loss
+EVAL_CHUNK: Final = 64
+PROPERTY_COLUMNS: Final = tuple(PROPERTY_NAMES)  # the merged CNN's output order
+
+EpochHook = Callable[[dict], None]
+
+
+def filter_kind(prop: str) -> str:
+    """File / registry kind of a filter CNN: ``cnn-gender`` ..."""
+    return f"cnn-{prop}"
+
+
+# ---------------------------------------------------------------- the ensemble
+
+
+@dataclass
+class Ensemble:
+    """The fold models of one filter property; ``predict`` is the soft vote."""
+
+    prop: str
+    models: list[FilterCNN]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolution(self) -> int:
+        return self.models[0].resolution
+
+    @property
+    def threshold(self) -> float:
+        """The accuracy / F1 threshold of SPEC §3.1 for this property."""
+        return METRIC_THRESHOLD[self.prop]
+
+    def predict_folds(self, images: np.ndarray) -> np.ndarray:
+        """(N, K) float32: each fold model's output (eval mode)."""
+        images = check_images(images, self.resolution)
+        return np.stack([predict(m, images) for m in self.models], axis=1)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(N,) float32 soft vote: the mean of the fold outputs."""
+        return self.predict_folds(images).mean(axis=1).astype(np.float32)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _sub_seed(seed: int, *parts: int) -> int:
+    s = int(seed)
+    for p in parts:
+        s = (s * 1_000_003 + int(p) + 1) % (2**63 - 1)
+    return s
+
+
+def _to_tensor_u8(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, R, R, 3) → uint8 (N, 3, R, R); converted to float one batch at a time."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def _as_float(x_u8: torch.Tensor, kind: str) -> torch.Tensor:
+    x = x_u8.float()
+    return x / 255.0 if kind == "filter" else x / 127.5 - 1.0
+
+
+def _square_images(images: np.ndarray, n: int, what: str) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8 or images.shape[1] != images.shape[2]:
+        raise UsageError(f"{what} images must be uint8 RGB of shape (N, R, R, 3), got {images.dtype} {images.shape}",
+                         "Pass square images as stored by `ohlora generate`")
+    if len(images) != n:
+        raise UsageError(f"{what}: {len(images)} images but {n} labels", "Pass one label per image")
+    return images
+
+
+def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def _outputs(model: nn.Module, x_u8: torch.Tensor, idx: np.ndarray, kind: str) -> torch.Tensor:
+    model.eval()
+    parts = [model(_as_float(x_u8[idx[s:s + EVAL_CHUNK]], kind)) for s in range(0, len(idx), EVAL_CHUNK)]
+    return torch.cat(parts).float()
+
+
+def binary_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
+    """AUROC (None with one class), accuracy and F1 at ``scores >= threshold``, confusion counts."""
+    from sklearn.metrics import roc_auc_score
+
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(int)
+    pred = (scores >= threshold).astype(int)
+    tp, tn = int(((pred == 1) & (labels == 1)).sum()), int(((pred == 0) & (labels == 0)).sum())
+    fp, fn = int(((pred == 1) & (labels == 0)).sum()), int(((pred == 0) & (labels == 1)).sum())
+    auroc = float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"auroc": auroc, "accuracy": (tp + tn) / max(len(labels), 1), "f1": f1,
+            "tp": tp, "tn": tn, "fp": fp, "fn": fn}
+
+
+def _finite(x: float) -> float:
+    """NaN / inf losses (a diverged run) compare as worse than any real loss."""
+    return x if math.isfinite(x) else math.inf
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+# ---------------------------------------------------------------- filter CNNs
+
+
+def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, folds: int = 5, seed: int,
+                          max_epochs: int, patience: int = 20, batch_size: int = 16, lr: float | None = None,
+                          init_state: dict[str, torch.Tensor] | None = None, max_retries: int = 3,
+                          retry_threshold: float | None = None, on_epoch: EpochHook | None = None) -> Ensemble:
+    """Stratified k-fold training of one filter CNN (SPEC §3.1); one model per fold.
+
+    ``images`` uint8 (N, R, R, 3), ``labels`` (N,) 0/1. Per fold: BCE (sum; val loss = sum / N), AdamW
+    at ``lr`` (default per SPEC), ``CosineAnnealingLR(T_max=10)`` stepped per epoch, early stopping
+    after ``patience`` epochs without a lower val loss, best-epoch weights kept. A fold whose min val
+    loss exceeds ``retry_threshold`` (default per SPEC) is retrained with a new seed, at most
+    ``max_retries`` times. ``init_state`` (e.g. a pretrained v1 CNN) initialises every fold and try.
+    ``on_epoch`` receives ``{"fold", "attempt", "epoch", "train_loss", "val_loss"}`` after each epoch.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if prop not in FILTER_PROPS:
+        raise UsageError(f"unknown filter property {prop!r}", "Use one of: " + ", ".join(FILTER_PROPS))
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.isin(labels, (0, 1)).all():
+        raise UsageError(f"{prop} labels must be a 1-d array of 0/1", "Label each image 0 or 1")
+    images = _square_images(images, len(labels), prop)
+    if folds < 2:
+        raise UsageError(f"--folds must be at least 2, got {folds}", "Use --folds 5 (the original's value)")
+    counts = np.bincount(labels.astype(int), minlength=2)
+    if counts.min() < folds:
+        raise UsageError(f"{prop} labels have {counts[0]} zeros and {counts[1]} ones; every fold needs both",
+                         f"Label at least {folds} images of each class, or lower --folds")
+    if max_epochs < 1 or patience < 1 or batch_size < 1:
+        raise UsageError("max_epochs, patience and batch_size must be positive", "Check the training options")
+    lr = FILTER_LR[prop] if lr is None else float(lr)
+    retry_threshold = RETRY_VAL_LOSS[prop] if retry_threshold is None else float(retry_threshold)
+    threshold = METRIC_THRESHOLD[prop]
+    resolution = images.shape[1]
+    x_u8 = _to_tensor_u8(images)
+    y = torch.from_numpy(labels.astype(np.float32))
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    models: list[FilterCNN] = []
+    fold_metrics: list[dict[str, Any]] = []
+    for fold, (train_idx, val_idx) in enumerate(splitter.split(np.zeros(len(labels)), labels.astype(int))):
+        tries = []
+        for attempt in range(max_retries + 1):
+            torch.manual_seed(_sub_seed(seed, fold, attempt))
+            model = FilterCNN(prop, resolution)
+            if init_state is not None:
+                _load_state(model, init_state, f"init_state for the {prop} CNN")
+            result = _fit_filter(model, x_u8, y, train_idx, val_idx, lr=lr, max_epochs=max_epochs,
+                                 patience=patience, batch_size=batch_size,
+                                 hook=(lambda d, f=fold, a=attempt: on_epoch({"fold": f, "attempt": a, **d}))
+                                 if on_epoch else None)
+            tries.append(result)
+            if result["min_val_loss"] <= retry_threshold:
+                break
+        best = min(tries, key=lambda r: r["min_val_loss"])
+        model = FilterCNN(prop, resolution)
+        model.load_state_dict(best["state"])
+        model.eval()
+        models.append(model)
+        scores = best["val_scores"]
+        fold_metrics.append({
+            "fold": fold, "attempts": len(tries), "success": best["min_val_loss"] <= retry_threshold,
+            "min_val_loss": best["min_val_loss"], "best_epoch": best["best_epoch"], "epochs": best["epochs"],
+            "n_train": len(train_idx), "n_val": len(val_idx),
+            **binary_metrics(scores, labels[val_idx], threshold),
+            "val_loss_history": best["val_losses"],
+        })
+    aurocs = [m["auroc"] for m in fold_metrics if m["auroc"] is not None]
+    metrics = {
+        "prop": prop, "resolution": resolution, "n": len(labels), "positives": int(counts[1]), "folds": fold_metrics,
+        "mean_auroc": float(np.mean(aurocs)) if aurocs else None,
+        "mean_min_val_loss": float(np.mean([m["min_val_loss"] for m in fold_metrics])),
+        "all_succeeded": all(m["success"] for m in fold_metrics),
+        "options": {"folds": folds, "seed": seed, "max_epochs": max_epochs, "patience": patience,
+                    "batch_size": batch_size, "lr": lr, "retry_threshold": retry_threshold,
+                    "max_retries": max_retries, "metric_threshold": threshold,
+                    "init": "init_state" if init_state is not None else "random"},
+    }
+    return Ensemble(prop=prop, models=models, metrics=_plain(metrics))
+
+
+def _fit_filter(model: FilterCNN, x_u8: torch.Tensor, y: torch.Tensor, train_idx: np.ndarray,
+                val_idx: np.ndarray, *, lr: float, max_epochs: int, patience: int, batch_size: int,
+                hook: EpochHook | None) -> dict[str, Any]:
+    """One try of one fold; the caller has seeded torch."""
+    loss_fn = nn.BCELoss(reduction="sum")
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=0)
+    train_idx = np.asarray(train_idx)
+    val_idx = np.asarray(val_idx)
+    best: dict[str, Any] = {"min_val_loss": math.inf}
+    val_losses: list[float] = []
+    for epoch in range(max_epochs):
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx)).numpy()]
+        total = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            out = model(_as_float(x_u8[idx], "filter"))[:, 0]
+            loss = loss_fn(out, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        sched.step()
+        scores = _outputs(model, x_u8, val_idx, "filter")[:, 0]
+        val_loss = float(loss_fn(scores, y[val_idx])) / len(val_idx)
+        val_losses.append(val_loss)
+        if hook:
+            hook({"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss})
+        if epoch == 0 or _finite(val_loss) < best["min_val_loss"]:
+            best = {"min_val_loss": _finite(val_loss), "best_epoch": epoch, "state": _clone_state(model),
+                    "val_scores": scores.numpy().copy()}
+        if epoch - best["best_epoch"] >= patience:
+            break
+    best.update(epochs=len(val_losses), val_losses=val_losses)
+    return best
+
+
+# ---------------------------------------------------------------- property score CNN
+
+
+def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, max_epochs: int, patience: int = 20,
+                       batch_size: int = 16, lr: float = 5e-5, val_fraction: float = 0.1,
+                       init_state: dict[str, torch.Tensor] | None = None,
+                       on_epoch: EpochHook | None = None) -> tuple[PropertyScoreCNN, dict[str, Any]]:
+    """Train the merged Property Score CNN on ``targets`` (N, 8) normalised scores (SPEC §3.2).
+
+    Seeded random split (``val_fraction`` to validation), MSE over the 8 outputs, AdamW, cosine
+    schedule (T_max 10) stepped per epoch, early stopping on the val MSE without background_std
+    (index 6), best-epoch weights. Metrics: per-property val MSE / MAE / Pearson r at the best epoch,
+    and the loss history. The model is returned in eval mode.
+    """
+    targets = np.asarray(targets, dtype=np.float32)
+    if targets.ndim != 2 or targets.shape[1] != len(PROPERTY_COLUMNS):
+        raise UsageError(f"property targets must have shape (N, 8), got {targets.shape}",
+                         "Pass scores in the order " + ", ".join(PROPERTY_COLUMNS))
+    if not np.isfinite(targets).all():
+        raise UsageError("property targets contain NaN or infinite values", "Score every image first")
+    images = _square_images(images, len(targets), "property CNN")
+    n = len(targets)
+    n_train = int(n * (1.0 - val_fraction))
+    if not 0.0 < val_fraction < 1.0 or n_train < 1 or n - n_train < 2:
+        raise UsageError(f"cannot split {n} images with val_fraction {val_fraction}",
+                         "Use more images (at least 4) or a val_fraction in (0, 1)")
+    if max_epochs < 1 or patience < 1 or batch_size < 1:
+        raise UsageError("max_epochs, patience and batch_size must be positive", "Check the training options")
+    perm = np.random.default_rng(seed).permutation(n)
+    train_idx, val_idx = perm[:n_train], perm[n_train:]
+    x_u8 = _to_tensor_u8(images)
+    y = torch.from_numpy(targets)
+    keep = [i for i in range(targets.shape[1]) if i not in SELECTION_EXCLUDES]
+
+    torch.manual_seed(_sub_seed(seed, 0))
+    model = PropertyScoreCNN(images.shape[1])
+    if init_state is not None:
+        _load_state(model, init_state, "init_state for the property CNN")
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=0)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"loss": math.inf}
+    for epoch in range(max_epochs):
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx)).numpy()]
+        total = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            loss = nn.functional.mse_loss(model(_as_float(x_u8[idx], "property")), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        out = _outputs(model, x_u8, val_idx, "property")
+        err = out - y[val_idx]
+        val_loss = float((err ** 2).mean())
+        selection = float((err[:, keep] ** 2).mean())
+        row = {"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss, "val_selection_loss": selection}
+        history.append(row)
+        if on_epoch:
+            on_epoch(dict(row))
+        if epoch == 0 or _finite(selection) < best["loss"]:
+            best = {"loss": _finite(selection), "epoch": epoch, "state": _clone_state(model), "out": out.numpy().copy()}
+        if epoch - best["epoch"] >= patience:
+            break
+    model.load_state_dict(best["state"])
+    model.eval()
+    out, truth = best["out"], targets[val_idx]
+    per_property = {name: {"mse": float(np.mean((out[:, i] - truth[:, i]) ** 2)),
+                           "mae": float(np.mean(np.abs(out[:, i] - truth[:, i]))),
+                           "corr": _pearson(out[:, i], truth[:, i])}
+                    for i, name in enumerate(PROPERTY_COLUMNS)}
+    metrics = {"resolution": images.shape[1], "n_train": len(train_idx), "n_val": len(val_idx),
+               "best_epoch": best["epoch"], "epochs": len(history), "val_selection_loss": best["loss"],
+               "per_property": per_property, "history": history,
+               "options": {"seed": seed, "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size,
+                           "lr": lr, "val_fraction": val_fraction,
+                           "init": "init_state" if init_state is not None else "random"}}
+    return model, _plain(metrics)
+
+
+# ---------------------------------------------------------------- files
+
+
+def save_filter_ensemble(path: Path | str, ensemble: Ensemble) -> None:
+    """Write an ``ohlora-cnn`` file for a filter ensemble (atomic)."""
+    _write(Path(path), {"format": CNN_FORMAT, "kind": filter_kind(ensemble.prop), "resolution": ensemble.resolution,
+                        "state_dicts": [_clone_state(m) for m in ensemble.models],
+                        "metrics": _plain(ensemble.metrics)})
+
+
+def save_property_cnn(path: Path | str, model: PropertyScoreCNN, metrics: dict | None = None) -> None:
+    """Write an ``ohlora-cnn`` file for the Property Score CNN (atomic)."""
+    _write(Path(path), {"format": CNN_FORMAT, "kind": PROPERTY_KIND, "resolution": model.resolution,
+                        "state_dicts": [_clone_state(model)], "metrics": _plain(metrics or {})})
+
+
+def detect_cnn_kind(path: Path | str) -> str:
+    """``cnn-<prop>`` or ``cnn-property`` for an ohlora CNN file or an original bare state dict."""
+    obj = _read(path)
+    if obj.get("format") == CNN_FORMAT:
+        return str(obj.get("kind"))
+    return _original_kind(obj, path)
+
+
+def load_filter_ensemble(path: Path | str, *, prop: str | None = None) -> Ensemble:
+    """An :class:`Ensemble` (eval mode) from an ohlora CNN file, or from one original fold file
+    (bare ``state_dict`` of ``GenderCNN`` ... ``GlassCNN``, 256 px) as a one-model ensemble."""
+    obj = _read(path)
+    if obj.get("format") != CNN_FORMAT:
+        return load_original_filter_cnn([path], prop=prop)
+    kind = obj.get("kind")
+    if kind == PROPERTY_KIND or not isinstance(kind, str) or kind.removeprefix("cnn-") not in FILTER_PROPS:
+        raise CheckpointError(f"{path} holds a {kind} CNN, not a gender / quality / age / glass CNN",
+                              "Pass a filter CNN file (kind cnn-gender, cnn-quality, cnn-age or cnn-glass)")
+    file_prop = kind.removeprefix("cnn-")
+    if prop is not None and prop != file_prop:
+        raise CheckpointError(f"{path} holds the {file_prop} CNN, not the {prop} CNN", f"Pass the {prop} CNN file")
+    resolution = _resolution(obj, path)
+    models = []
+    for i, state in enumerate(_state_dicts(obj, path)):
+        model = FilterCNN(file_prop, resolution)
+        _load_state(model, state, f"{path} fold {i}")
+        models.append(model.eval())
+    return Ensemble(prop=file_prop, models=models, metrics=dict(obj.get("metrics") or {}))
+
+
+def load_original_filter_cnn(paths: Sequence[Path | str], *, prop: str | None = None) -> Ensemble:
+    """An :class:`Ensemble` of the original's per-fold files (``cnn_ohlora_v3_{prop}_model_{k}.pt``,
+    or the v1 ``{prop}_model_0.pt``): bare 256-px state dicts, loaded strictly."""
+    if not paths:
+        raise UsageError("no CNN files given", "Pass at least one .pt file")
+    models: list[FilterCNN] = []
+    for path in paths:
+        state = _read(path)
+        kind = _original_kind(state, path)
+        file_prop = kind.removeprefix("cnn-")
+        if kind == PROPERTY_KIND:
+            raise CheckpointError(f"{path} is a Property Score CNN, not a filter CNN",
+                                  "Register it with --kind cnn-property")
+        if prop is not None and file_prop != prop:
+            raise CheckpointError(f"{path} has the architecture of the {file_prop} CNN, not the {prop} CNN",
+                                  f"Pass the {prop} CNN file or use --kind {kind}")
+        prop = file_prop
+        model = FilterCNN(file_prop, REFERENCE_RESOLUTION)
+        _load_state(model, state, str(path))
+        models.append(model.eval())
+    return Ensemble(prop=str(prop), models=models, metrics={"source": "original", "files": [str(p) for p in paths]})
+
+
+def load_property_cnn(path: Path | str) -> tuple[PropertyScoreCNN, dict[str, Any]]:
+    """The Property Score CNN (eval mode) and its metrics, from an ohlora CNN file or the original's
+    merged bare state dict (``ohlora_v3_merged_property_cnn.pth``, 256 px; metrics ``{}``)."""
+    obj = _read(path)
+    if obj.get("format") != CNN_FORMAT:
+        kind = _original_kind(obj, path)
+        if kind != PROPERTY_KIND:
+            raise CheckpointError(f"{path} is a {kind.removeprefix('cnn-')} CNN, not a Property Score CNN",
+                                  f"Register it with --kind {kind}")
+        model = PropertyScoreCNN(REFERENCE_RESOLUTION)
+        _load_state(model, obj, str(path))
+        return model.eval(), {"source": "original"}
+    if obj.get("kind") != PROPERTY_KIND:
+        raise CheckpointError(f"{path} holds a {obj.get('kind')} CNN, not a Property Score CNN",
+                              "Pass a cnn-property file")
+    states = _state_dicts(obj, path)
+    if len(states) != 1:
+        raise CheckpointError(f"{path} holds {len(states)} property CNNs, expected 1", "Re-save the file")
+    model = PropertyScoreCNN(_resolution(obj, path))
+    _load_state(model, states[0], str(path))
+    return model.eval(), dict(obj.get("metrics") or {})
+
+
+def _original_kind(state: dict, path: Path | str) -> str:
+    """Kind of an original bare state dict, from its keys and the fc1 input size (unique per CNN)."""
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is neither an ohlora CNN file nor a CNN state dict",
+                              "Pass a file written by `ohlora` or the original's CNN .pt / .pth")
+    if "eyes_score_cnn.fc1.0.weight" in state or "hairstyle_score_cnn.fc1.0.weight" in state:
+        return PROPERTY_KIND
+    fc1 = state.get("fc1.0.weight")
+    if fc1 is not None and fc1.ndim == 2 and "fc_final.0.weight" in state:
+        for prop in FILTER_PROPS:
+            if set(state) == set(expected_state_keys(prop)) and fc1.shape[1] == FILTER_FLATTEN_256[prop]:
+                return filter_kind(prop)
+    keys = ", ".join(list(state)[:4])
+    raise CheckpointError(f"{path} does not match any of the original's CNNs (keys: {keys})",
+                          "Pass cnn_ohlora_v3_<prop>_model_<k>.pt or ohlora_v3_merged_property_cnn.pth")
+
+
+def _read(path: Path | str) -> dict:
+    from ohlora_cli.models.checkpoints import read_file
+
+    obj = read_file(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a CNN file",
+                              "Pass a file written by `ohlora` or the original's CNN .pt / .pth")
+    return obj
+
+
+def _resolution(obj: dict, path: Path | str) -> int:
+    res = obj.get("resolution")
+    if not isinstance(res, int) or res < 1:
+        raise CheckpointError(f"{path} has no valid resolution ({res!r})", "Re-save the file with ohlora")
+    return res
+
+
+def _state_dicts(obj: dict, path: Path | str) -> list[dict]:
+    states = obj.get("state_dicts")
+    if not isinstance(states, list) or not states or not all(isinstance(s, dict) for s in states):
+        raise CheckpointError(f"{path} has no state_dicts list", "Re-save the file with ohlora")
+    return states
+
+
+def _load_state(model: nn.Module, state: dict, what: str) -> None:
+    """Strict load with one-line errors naming the first missing / unexpected / mis-shaped key."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = [f"{label} {keys[0]}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
+                for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{k} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)}")
+    if problems:
+        res = getattr(model, "resolution", REFERENCE_RESOLUTION)
+        raise CheckpointError(f"{what} does not fit the {type(model).__name__} at {res} px: {'; '.join(problems)}",
+                              "The weights belong to another CNN or resolution; check the file and --kind")
+    model.load_state_dict(state, strict=True)
+
+
+def _plain(value: Any) -> Any:
+    """Metrics as plain Python (no numpy scalars, tuples or NaN) so ``weights_only`` loading accepts them."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, torch.Tensor):
+        return _plain(value.detach().cpu().numpy())
+    return str(value)
+
+
+def _write(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path} ({err.strerror or err})",
+                          "Check the folder exists and is writable") from None
+
+
+__all__ = ["Ensemble", "train_filter_ensemble", "train_property_cnn", "binary_metrics", "save_filter_ensemble",
+           "save_property_cnn", "load_filter_ensemble", "load_property_cnn", "load_original_filter_cnn",
+           "detect_cnn_kind", "filter_kind", "CNN_FORMAT", "PROPERTY_KIND", "FILTER_LR", "RETRY_VAL_LOSS",
+           "METRIC_THRESHOLD", "PROPERTY_COLUMNS"]
