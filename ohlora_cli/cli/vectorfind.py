@@ -3,16 +3,54 @@
 from __future__ import annotations
 
 from pathlib import Path
+import math
 from typing import Annotated
 
 import typer
 
 from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, ModelOpt, QuietOpt, example, open_catalog, say
 
-app = typer.Typer(help="Latent directions that change eyes, mouth and pose: import, export, list.",
-                  no_args_is_help=True,
-                  epilog=example("ohlora vectorfind import-seed ../shared/seed/artifacts/v8_vectors",
-                                 "ohlora vectorfind export seed-v8 --out dirs/ --format npy"))
+app = typer.Typer(epilog=example("ohlora vectorfind --groups 16", "ohlora vectorfind --method conditional",
+                                 "ohlora vectorfind import-seed", "ohlora vectorfind export seed-v8 --out dirs/"))
+
+
+@app.callback(invoke_without_command=True)
+def find(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    groups: Annotated[int, typer.Option("--groups", help="Number of groups, 2^k for k group-by properties.")] = 16,
+    group_by: Annotated[str | None, typer.Option("--group-by", help="Comma list [default: hair_color, hair_length, "
+                                                                    "background_mean, hairstyle (first k)].")] = None,
+    properties: Annotated[str, typer.Option("--properties", help="Comma list of properties to find.")] = "eyes,mouth,pose",
+    ratio: Annotated[float, typer.Option("--ratio", help="Top / bottom fraction per group (the original: 0.2).")] = 0.2,
+    method: Annotated[str, typer.Option("--method", help="svm (the original) | global | conditional | regression.")] = "svm",
+    cutoffs: Annotated[str, typer.Option("--cutoffs", help="medians (of the catalog's scores) or a CSV like the "
+                                                           "original's property_scores_mean_and_median.csv.")] = "medians",
+    name: Annotated[str | None, typer.Option("--name", help="Direction set name [default: METHOD-MODEL].")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the class shuffles and the SVM.")] = 2025,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a set with the same name.")] = False,
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Find directions in w that change eyes, mouth and pose, per group, from the catalog's w and scores.
+
+    Without a subcommand it runs the search; the subcommands import, export and list direction sets.
+    A positive direction increases its property.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ohlora_cli.stages import vectorfind as stage
+
+    split = lambda text: tuple(p.strip() for p in text.split(",") if p.strip())  # noqa: E731
+    cfg = stage.VectorfindConfig(model=model, groups=groups, group_by=split(group_by) if group_by else None,
+                                 properties=split(properties), ratio=ratio, method=method, cutoffs=cutoffs,
+                                 name=name, seed=seed, replace=replace)
+    r = stage.run(open_catalog(catalog, quiet=quiet), cfg)
+    sizes = sorted(r.groups.values())
+    say(f"found {len(r.groups) * len(cfg.properties)} directions ({r.method}) for {r.generator} from {r.samples} "
+        f"samples in {len(r.groups)} groups (sizes {sizes[0]}–{sizes[-1]}) in {r.seconds:.1f} s; set {r.name}")
+    if any(math.isfinite(v) for v in r.accuracy.values()):
+        say("mean validation accuracy: " + ", ".join(f"{p} {a:.3f}" for p, a in r.accuracy.items()))
 
 ReplaceOpt = Annotated[bool, typer.Option("--replace", help="Replace a set with the same name.")]
 

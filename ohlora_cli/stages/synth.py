@@ -2,7 +2,9 @@
 
 w = mapping(z, label) (or the stored w of a catalog image); w' = w + Σ scale·direction[property,
 group]; rendered with psi, truncation layers and fixed noise.  A positive scale increases the
-property.  The group comes from ``--group``, else the sample's stored grouping / identity group.
+property.  The group comes from ``--group``, else from the set's grouping: the sample's stored
+membership, or its scores against the set's cutoffs (scored once if missing); imported sets use
+the identity's stored group.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Latent:
     w: np.ndarray  # (w_dim,)
     group: str | None
     description: str
+    image_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
                                .where(GroupMember.image_id == img.id).order_by(Grouping.id.desc())).first()
         gen = _generator_by_id(catalog, img.generator_id)
         return Latent(gen, decode(img.w, gen.w_dim), member[0] if member else None,
-                      f"image {img.id} (seed {img.seed})")
+                      f"image {img.id} (seed {img.seed})", img.id)
     gen = resolve_generator(catalog, cfg.model)
     if cfg.identity is not None:
         with catalog.read() as s:
@@ -114,6 +117,58 @@ def resolve_direction_set(catalog: Catalog, gen: Generator, name: str | None) ->
         raise UsageError(f"direction set {ds.name} has {ds.w_dim}-d vectors but {gen.name} has w_dim {gen.w_dim}",
                          "Pass --directions with a matching set")
     return ds
+
+
+def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -> str | None:
+    """The sample's group under a vectorfind set's grouping (its stored membership, else its scores).
+
+    A catalog image without the set's scores is scored once and the scores are stored; a sample
+    outside the catalog (seed, identity, CSV row) is rendered and scored on the fly.
+    """
+    import json
+
+    from ohlora_cli.catalog.models import Normalisation, Score
+    from ohlora_cli.directions import group_names
+
+    opts = json.loads(ds.options_json or "{}")
+    group_by, scorer = opts.get("group_by"), opts.get("scorer")
+    if not group_by or not scorer:
+        return None
+    with catalog.read() as s:
+        if latent.image_id is not None:
+            member = s.scalars(select(GroupMember.group_name).join(Grouping).where(
+                Grouping.name == ds.name, Grouping.generator_id == ds.generator_id,
+                GroupMember.image_id == latent.image_id)).first()
+            if member is not None:
+                return member
+            stored = dict(s.execute(select(Score.property, Score.value).where(
+                Score.image_id == latent.image_id, Score.scorer == scorer)).all())
+        else:
+            stored = {}
+        norm = {n.property: (n.mean, n.std) for n in s.scalars(select(Normalisation).where(Normalisation.scorer == scorer))}
+    if not all(p in stored for p in group_by):
+        stored = _score_one(catalog, scorer, latent, G, device)
+    values = np.array([[(stored[p] - norm[p][0]) / norm[p][1] if norm.get(p, (0, 0))[1] else 0.0 for p in group_by]])
+    return str(group_names(values, np.array([opts["cutoffs"][p] for p in group_by]))[0])
+
+
+def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict[str, float]:
+    from sqlalchemy import insert
+
+    from ohlora_cli.catalog.models import Score
+    from ohlora_cli.models.parsers import load_parser
+    from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+
+    if not scorer.startswith("parser-"):
+        raise UsageError(f"cannot score a new sample with scorer {scorer}", "Pass --group")
+    parser_name, mode = scorer[len("parser-"):].split("/")
+    parsed = load_parser(parser_name).parse(render(G, latent.w[None], device=device))
+    values = dict(zip(PROPERTY_NAMES, map(float, compute_properties_batch(parsed.maps, parsed.crops, mode)[0])))
+    if latent.image_id is not None:
+        with catalog.write() as s:
+            s.execute(insert(Score), [dict(image_id=latent.image_id, property=p, value=v, scorer=scorer, run_id=None)
+                                      for p, v in values.items()])
+    return values
 
 
 def direction_matrix(catalog: Catalog, ds: DirectionSet, props: list[str], group: str | None) -> tuple[np.ndarray, str]:
@@ -189,6 +244,7 @@ def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
     ds_name, group = None, cfg.group or latent.group
     if props:
         ds = resolve_direction_set(catalog, gen, cfg.directions)
+        group = cfg.group or infer_group(catalog, ds, latent, G, device) or latent.group
         directions, group = direction_matrix(catalog, ds, props, group)
         ds_name = ds.name
     else:

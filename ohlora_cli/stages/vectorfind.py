@@ -1,0 +1,186 @@
+"""``vectorfind``: per-group directions in w from the catalog's stored w and scores (SPEC §6).
+
+No image and no CNN is touched: w comes from the images table, scores (normalised) from the
+scorer that has every needed property.  Groups: 'h'/'l' per group-by property against its cutoff
+(the medians of the catalog's scores, or the original's ``property_scores_mean_and_median.csv``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import (Direction, DirectionSet, GroupMember, Grouping, Image, Normalisation, Score)
+from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.vectors import decode_many, encode
+from ohlora_cli.directions import (all_groups, group_names, orthogonalize, regression_direction, svm_direction)
+from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
+from ohlora_cli.models.registry import resolve_generator
+from ohlora_cli.stages.score import score_matrix
+
+METHODS = ("svm", "global", "conditional", "regression")
+DEFAULT_GROUP_BY = ("hair_color", "hair_length", "background_mean", "hairstyle")
+SEED_CSV_COLUMNS = {"hair_color": "hair_color", "hair_length": "hair_length", "background_score": "background_mean",
+                    "hairstyle": "hairstyle"}
+
+
+@dataclass(frozen=True)
+class VectorfindConfig:
+    model: str | None = None
+    groups: int = 16
+    group_by: tuple[str, ...] | None = None
+    properties: tuple[str, ...] = ("eyes", "mouth", "pose")
+    ratio: float = 0.2
+    method: str = "svm"
+    cutoffs: str = "medians"
+    name: str | None = None
+    seed: int = 2025
+    replace: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def resolved_group_by(self) -> tuple[str, ...]:
+        k = math.log2(self.groups) if self.groups > 0 else -1
+        if self.method == "global":
+            return ()
+        if k != int(k) or k < 0:
+            raise UsageError(f"--groups must be a power of two, got {self.groups}", "Pass e.g. --groups 16")
+        k = int(k)
+        if self.group_by is None:
+            if k > len(DEFAULT_GROUP_BY):
+                raise UsageError(f"--groups {self.groups} needs {k} group-by properties",
+                                 "Pass --group-by with that many properties")
+            return DEFAULT_GROUP_BY[:k]
+        if len(self.group_by) != k:
+            raise UsageError(f"--groups {self.groups} needs {k} group-by properties, got {len(self.group_by)} "
+                             f"({', '.join(self.group_by)})", f"Pass --groups {2 ** len(self.group_by)}")
+        return self.group_by
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"unknown method {self.method!r}", f"Use one of: {', '.join(METHODS)}")
+        if not 0 < self.ratio <= 0.5:
+            raise UsageError(f"--ratio must be in (0, 0.5], got {self.ratio:g}", "Pass e.g. --ratio 0.2")
+        self.resolved_group_by()
+
+
+@dataclass(frozen=True)
+class VectorfindResult:
+    name: str
+    generator: str
+    method: str
+    samples: int
+    groups: dict[str, int]
+    accuracy: dict[str, float]
+    seconds: float
+
+
+def read_cutoff_csv(path: Path, group_by: tuple[str, ...]) -> np.ndarray:
+    """The original's ``property_scores_mean_and_median.csv`` (row ``median``) → cutoffs in group-by order."""
+    try:
+        with open(path, newline="") as f:
+            rows = {r["value_type"]: r for r in csv.DictReader(f)}
+    except (OSError, KeyError) as err:
+        raise InputFileError(f"{path} is not a cutoff CSV ({err})",
+                             "Pass a CSV with a value_type column and a 'median' row") from None
+    if "median" not in rows:
+        raise InputFileError(f"{path} has no 'median' row", "Pass the original's property_scores_mean_and_median.csv")
+    by_name = {SEED_CSV_COLUMNS.get(k, k): v for k, v in rows["median"].items()}
+    missing = [p for p in group_by if p not in by_name]
+    if missing:
+        raise InputFileError(f"{path} has no column for {', '.join(missing)}",
+                             "Columns: hair_color, hair_length, background_score (or background_mean), hairstyle")
+    return np.array([float(by_name[p]) for p in group_by])
+
+
+def _scorer_for(catalog: Catalog, generator_id: int, props: list[str]) -> str:
+    with catalog.read() as s:
+        found = {}
+        for p in props:
+            found[p] = set(s.scalars(select(Score.scorer).join(Image, Image.id == Score.image_id)
+                                     .where(Score.property == p, Image.generator_id == generator_id).distinct()))
+    missing = [p for p, v in found.items() if not v]
+    if missing:
+        raise NotFoundError(f"no scores for property {missing[0]!r} yet", "Run `ohlora score` first")
+    common = set.intersection(*found.values())
+    if not common:
+        raise UsageError("no single scorer has all of " + ", ".join(props), "Score them with one scorer")
+    return sorted(common)[0]
+
+
+def run(catalog: Catalog, cfg: VectorfindConfig) -> VectorfindResult:
+    t0 = time.perf_counter()
+    gen = resolve_generator(catalog, cfg.model)
+    group_by = cfg.resolved_group_by()
+    props = list(dict.fromkeys(list(cfg.properties) + list(group_by)))
+    scorer = _scorer_for(catalog, gen.id, props)
+    ids, values = score_matrix(catalog, scorer, props, generator_id=gen.id)
+    if not np.isfinite(values).all():
+        raise UsageError(f"scorer {scorer} has NaN or infinite scores", "Rescore with `ohlora score`")
+    cutoffs = (np.median(values[:, [props.index(p) for p in group_by]], axis=0) if cfg.cutoffs == "medians"
+               else read_cutoff_csv(Path(cfg.cutoffs), group_by)) if group_by else np.zeros(0)
+    names = group_names(values[:, [props.index(p) for p in group_by]], cutoffs) if group_by \
+        else np.array(["all"] * len(ids))
+    wanted = all_groups(len(group_by)) if group_by else ["all"]
+    counts = {g: int((names == g).sum()) for g in wanted}
+    too_small = [g for g, c in counts.items() if max(int(cfg.ratio * c), 1) < 2 or 2 * max(int(cfg.ratio * c), 1) > c]
+    if too_small:
+        g = too_small[0]
+        raise UsageError(f"group {g} has {counts[g]} samples, too few for two classes of at least 2 at ratio "
+                         f"{cfg.ratio:g}", "Generate and score more images, or use fewer --groups")
+    with catalog.read() as s:
+        blobs = dict(s.execute(select(Image.id, Image.w).where(Image.id.in_(ids.tolist()))).all())
+    w = decode_many([blobs[int(i)] for i in ids], gen.w_dim)
+    name = cfg.name or f"{cfg.method}-{gen.name}"
+    with catalog.read() as s:
+        if s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first() is not None and not cfg.replace:
+            raise UsageError(f"a direction set named {name!r} already exists", "Pass --name, or --replace")
+    found: dict[tuple[str, str], tuple[np.ndarray, dict]] = {}
+    for g in wanted:
+        rows = np.flatnonzero(names == g)
+        vecs, mets = [], []
+        for p in cfg.properties:
+            y = values[rows, props.index(p)]
+            d = regression_direction(w[rows], y) if cfg.method == "regression" else \
+                svm_direction(w[rows], y, ratio=cfg.ratio, seed=cfg.seed)
+            vecs.append(d.vector)
+            mets.append({**d.metrics, "group_n": int(len(rows))})
+        if cfg.method == "conditional":
+            vecs = list(orthogonalize(np.stack(vecs)))
+        for p, v, m in zip(cfg.properties, vecs, mets):
+            found[(p, g)] = (v, m)
+    options = {"groups": cfg.groups, "group_by": list(group_by), "cutoffs": dict(zip(group_by, map(float, cutoffs))),
+               "ratio": cfg.ratio, "scorer": scorer, "seed": cfg.seed, "samples": int(len(ids))}
+    with stage_run(catalog, "vectorfind", {"generator": gen.name, "name": name, **options, "method": cfg.method}) as run_id:
+        with catalog.write() as s:
+            old = s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first()
+            if old is not None:
+                s.delete(old)
+            oldg = s.scalars(select(Grouping).where(Grouping.name == name, Grouping.generator_id == gen.id)).first()
+            if oldg is not None:
+                s.delete(oldg)
+            s.flush()
+            grouping = Grouping(name=name, generator_id=gen.id, group_by_json=json.dumps(list(group_by)),
+                                cutoffs_json=json.dumps(options["cutoffs"]), run_id=run_id)
+            ds = DirectionSet(name=name, method=cfg.method, generator_id=gen.id, w_dim=gen.w_dim, source="vectorfind",
+                              sign_flipped=False, options_json=json.dumps(options), run_id=run_id)
+            s.add_all([grouping, ds])
+            s.flush()
+            s.execute(insert(GroupMember), [dict(grouping_id=grouping.id, image_id=int(i), group_name=str(n))
+                                            for i, n in zip(ids, names)])
+            for (p, g), (v, m) in found.items():
+                s.add(Direction(set_id=ds.id, property=p, group_name=g, vector=encode(v, gen.w_dim),
+                                metrics_json=json.dumps(m)))
+    acc = {p: round(float(np.mean([found[(p, g)][1].get("val_accuracy", np.nan) for g in wanted])), 4)
+           for p in cfg.properties}
+    return VectorfindResult(name, gen.name, cfg.method, int(len(ids)), counts, acc, time.perf_counter() - t0)
+
+
+__all__ = ["VectorfindConfig", "VectorfindResult", "run", "read_cutoff_csv", "METHODS", "Normalisation"]
