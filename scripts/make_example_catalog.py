@@ -22,7 +22,7 @@ def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     runner = CliRunner()
-    for args in (["generate", "--n", "50"],
+    for args in (["generate", "--n", "50", "--model", "tiny"],
                  ["vectorfind", "import-seed"],
                  ["identity", "import", str(ARTIFACTS / "ohlora_z_vectors.csv"),
                   "--groups", str(ARTIFACTS / "ohlora_w_group_names.csv")]):

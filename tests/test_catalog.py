@@ -147,3 +147,14 @@ def test_status_counts(cli):
 def test_init_is_idempotent(cli, catalog_path):
     assert cli("catalog", "init").stdout == f"catalog {catalog_path} at schema revision {head_revision()}\n"
     assert cli("catalog", "init").stdout == f"catalog {catalog_path} at schema revision {head_revision()}\n"
+
+
+def test_example_catalog_is_current_and_usable(cli, tmp_path):
+    shutil.copy(GOLDEN.parents[1] / "ohlora.db.example", tmp_path / "ex.db")
+    out = cli("catalog", "status", "--catalog", "ex.db").stdout
+    assert "images of tiny (labels random): 50" in out
+    assert "  directions             48\n" in out and "  identities             19\n" in out
+    cli("catalog", "check", "--catalog", "ex.db")
+    r = cli("synth", "--catalog", "ex.db", "--identity", "seed-v8-83", "--directions", "seed-v8", "--eyes", "1",
+            "--out", "x.png")
+    assert "directions seed-v8/lhlh" in r.stdout

@@ -56,7 +56,8 @@ def register_generator(catalog: Catalog, path: Path, name: str, *, kind: str | N
                 raise CheckpointError(f"a generator named {name!r} is already registered with another file",
                                       "Pass a different --name")
             return row
-        row = Generator(name=name, kind=kind or ckpt.kind, path=str(path.resolve()), sha256=digest,
+        stored_path = f"embedded:{path.name}" if kind == "embedded" else str(path.resolve())
+        row = Generator(name=name, kind=kind or ckpt.kind, path=stored_path, sha256=digest,
                         resolution=cfg.resolution, z_dim=cfg.z_dim, w_dim=cfg.w_dim, label_size=cfg.label_size,
                         num_layers=cfg.num_layers, config_json=json.dumps(cfg.to_dict()), parent_id=parent_id)
         s.add(row)
@@ -93,9 +94,17 @@ def _load(path: str, sha256: str) -> StyleGANGenerator:
     return load_checkpoint(path).build_generator()
 
 
+def generator_file(row: Generator) -> Path:
+    """Where a catalog row's weights are: ``embedded:<file>`` lives in this ohlora's assets."""
+    if row.path.startswith("embedded:"):
+        return ASSETS_DIR / row.path[len("embedded:"):]
+    return Path(row.path)
+
+
 def load_generator(row: Generator) -> StyleGANGenerator:
     """The network of a catalog row (cached; the file is read once per process)."""
-    if not Path(row.path).exists():
-        raise CheckpointError(f"generator {row.name!r}: file {row.path} is gone",
+    path = generator_file(row)
+    if not path.exists():
+        raise CheckpointError(f"generator {row.name!r}: file {path} is gone",
                               "Restore the file or register the generator again under a new name")
-    return _load(row.path, row.sha256)
+    return _load(str(path), row.sha256)
