@@ -35,6 +35,7 @@ def test_readme_top_has_the_two_commands():
 
 def test_readme_tour_runs_as_written(cli, monkeypatch):
     monkeypatch.delenv("OHLORA_CATALOG")  # the README uses the default ./ohlora.db
+    monkeypatch.delenv("OHLORA_MODEL")  # ... and the default generator
     steps = tour()
     assert len(steps) >= 10
     for command, expected in steps:

@@ -213,3 +213,37 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_default: bool = True) -> dict:
+    """Copy ``out/base.pt`` into the package assets and record sha256, recipe, timing and acceptance figures."""
+    import os
+    import platform
+    import shutil
+
+    from ohlora_cli.models.checkpoints import read_file, sha256_file
+    from ohlora_cli.models.registry import ASSETS_DIR
+    from ohlora_cli.synthetic.acceptance import evaluate
+
+    meta = read_file(Path(out) / "base.pt")["meta"]
+    target = ASSETS_DIR / f"{name}.pt"
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(Path(out) / "base.pt", tmp)
+    os.replace(tmp, target)
+    figures = evaluate(target, n_check)
+    manifest_path = ASSETS_DIR / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["generators"][name] = {
+        "file": target.name, "sha256": sha256_file(target), "recipe": meta["recipe"],
+        "description": "64px conditional StyleGAN (z 512 + 7 labels like FineTune-v1, channels 64→16) + D, trained on "
+                       "rendered faces: class-weighted supervised warm-up, then softplus + R1 adversarial phase",
+        "figures": {"wall time": f"warm-up {meta['warmup_seconds']:.0f} s + adversarial {meta['gan_seconds']:.0f} s "
+                                 f"on {platform.processor() or platform.machine()} CPU",
+                    f"faces with both eyes, mouth and hair ({n_check} samples)": round(figures["complete_rate"], 4),
+                    "property spread vs renderer (std ratio)": {k: round(v, 3) for k, v in figures["spread_ratio"].items()},
+                    "label -> property Pearson r": {k: round(v, 3) for k, v in figures["label_r"].items()}},
+    }
+    if make_default:
+        manifest["default_generator"] = name
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return figures
