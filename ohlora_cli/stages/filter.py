@@ -20,6 +20,7 @@ from ohlora_cli.catalog.models import Image, Normalisation, Score, Selection, Se
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.models.registry import resolve_generator
+from ohlora_cli.stages.score import scorers_with
 
 DEFAULT_RULES = ("gender>=0.92", "quality>=0.9", "age<=0.008", "glass<=0.01")
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
@@ -59,18 +60,17 @@ class FilterResult:
 
 
 def _values(catalog: Catalog, generator_id: int, rules: list[Rule]) -> tuple[np.ndarray, np.ndarray]:
+    scorers = {}
+    for prop in dict.fromkeys(r.prop for r in rules):
+        found = sorted(scorers_with(catalog, generator_id, prop))
+        if not found:
+            raise NotFoundError(f"no scores for property {prop!r} yet",
+                                "Run `ohlora score` for this generator first")
+        if len(found) > 1:
+            raise UsageError(f"property {prop!r} has scores from several scorers ({', '.join(found)})",
+                             "Keep one scorer per property for filtering")
+        scorers[prop] = found[0]
     with catalog.read() as s:
-        scorers = {}
-        for prop in dict.fromkeys(r.prop for r in rules):
-            found = list(s.scalars(select(Score.scorer).join(Image, Image.id == Score.image_id).where(
-                Score.property == prop, Image.generator_id == generator_id).distinct()))
-            if not found:
-                raise NotFoundError(f"no scores for property {prop!r} yet",
-                                    "Run `ohlora score` for this generator first")
-            if len(found) > 1:
-                raise UsageError(f"property {prop!r} has scores from several scorers ({', '.join(sorted(found))})",
-                                 "Keep one scorer per property for filtering")
-            scorers[prop] = found[0]
         columns = {}
         for prop, scorer in scorers.items():
             rows = dict(s.execute(select(Score.image_id, Score.value).join(Image, Image.id == Score.image_id).where(

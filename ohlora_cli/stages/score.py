@@ -137,6 +137,13 @@ def fit_reference(catalog: Catalog, scorer: str, gen: Generator) -> bool:
     return True
 
 
+def scorers_with(catalog: Catalog, generator_id: int, prop: str) -> set[str]:
+    """The scorers that have values of ``prop`` for some image of the generator."""
+    with catalog.read() as s:
+        return set(s.scalars(select(Score.scorer).join(Image, Image.id == Score.image_id)
+                             .where(Score.property == prop, Image.generator_id == generator_id).distinct()))
+
+
 def score_matrix(catalog: Catalog, scorer: str, properties, *, generator_id: int, normalised: bool = True,
                  image_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(image ids, (N, P) values) of images that have every property from ``scorer`` (normalised by default)."""

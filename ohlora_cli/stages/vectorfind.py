@@ -18,13 +18,13 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import (Direction, DirectionSet, GroupMember, Grouping, Image, Normalisation, Score)
+from ohlora_cli.catalog.models import Direction, DirectionSet, GroupMember, Grouping, Image
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.vectors import decode_many, encode
 from ohlora_cli.directions import (all_groups, group_names, orthogonalize, regression_direction, svm_direction)
 from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
 from ohlora_cli.models.registry import resolve_generator
-from ohlora_cli.stages.score import score_matrix
+from ohlora_cli.stages.score import score_matrix, scorers_with
 
 METHODS = ("svm", "global", "conditional", "regression")
 DEFAULT_GROUP_BY = ("hair_color", "hair_length", "background_mean", "hairstyle")
@@ -101,11 +101,7 @@ def read_cutoff_csv(path: Path, group_by: tuple[str, ...]) -> np.ndarray:
 
 
 def _scorer_for(catalog: Catalog, generator_id: int, props: list[str]) -> str:
-    with catalog.read() as s:
-        found = {}
-        for p in props:
-            found[p] = set(s.scalars(select(Score.scorer).join(Image, Image.id == Score.image_id)
-                                     .where(Score.property == p, Image.generator_id == generator_id).distinct()))
+    found = {p: scorers_with(catalog, generator_id, p) for p in props}
     missing = [p for p, v in found.items() if not v]
     if missing:
         raise NotFoundError(f"no scores for property {missing[0]!r} yet", "Run `ohlora score` first")
@@ -183,4 +179,4 @@ def run(catalog: Catalog, cfg: VectorfindConfig) -> VectorfindResult:
     return VectorfindResult(name, gen.name, cfg.method, int(len(ids)), counts, acc, time.perf_counter() - t0)
 
 
-__all__ = ["VectorfindConfig", "VectorfindResult", "run", "read_cutoff_csv", "METHODS", "Normalisation"]
+__all__ = ["VectorfindConfig", "VectorfindResult", "run", "read_cutoff_csv", "METHODS"]
