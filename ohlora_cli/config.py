@@ -41,6 +41,7 @@ class GenerateConfig:
     save_images: Path | None = None
     device: str = "auto"
     dtype: str = "fp32"
+    score: bool = False
 
     def __post_init__(self) -> None:
         if self.n <= 0:

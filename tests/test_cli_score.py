@@ -109,3 +109,13 @@ def test_filter_name_must_be_new(cli, catalog_path):
     cli("filter", "--name", "a", "--rule", "eyes>=99", "--replace")
     with sqlite3.connect(catalog_path) as conn:
         assert conn.execute("select count(*) from selection_members").fetchone() == (0,)
+
+
+def test_generate_score_equals_generate_then_score(cli, catalog_path, tmp_path):
+    cli("generate", "--n", "9", "--batch-size", "4", "--score")
+    cli("generate", "--n", "9", "--catalog", "b.db")
+    cli("score", "--catalog", "b.db")
+    assert [r[:3] for r in scores(catalog_path)] == [r[:3] for r in scores(tmp_path / "b.db")]
+    with sqlite3.connect(catalog_path) as conn:
+        assert conn.execute("select count(*) from normalisations").fetchone() == (8,)
+    assert cli("score").stdout.startswith("scored 0 images")

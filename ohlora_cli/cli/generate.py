@@ -26,6 +26,8 @@ def generate(
     save_images: Annotated[Path | None, typer.Option("--save-images", help="Also write PNGs to this folder.")] = None,
     device: DeviceOpt = "auto",
     dtype: DTypeOpt = "fp32",
+    score: Annotated[bool, typer.Option("--score", help="Also score each batch (as `ohlora score` would), in the "
+                                                        "same pass and transaction.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved options and exit.")] = False,
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
@@ -38,7 +40,7 @@ def generate(
 
     cfg = GenerateConfig(n=n, model=model, seed_start=seed_start, batch_size=batch_size, psi=psi,
                          trunc_layers=trunc_layers, labels=labels, noise=noise, save_images=save_images,
-                         device=device, dtype=dtype)
+                         device=device, dtype=dtype, score=score)
     if dry_run:
         from ohlora_cli.catalog.queries import options_json
 

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Image, utcnow
+from ohlora_cli.catalog.models import Image, Score, utcnow
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.vectors import encode
 from ohlora_cli.config import GenerateConfig
@@ -22,6 +22,7 @@ from ohlora_cli.images import ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.models.registry import load_generator, resolve_generator
 from ohlora_cli.progress import Advance
+from ohlora_cli.stages.score import fit_reference
 
 
 @dataclass(frozen=True)
@@ -60,29 +61,58 @@ def run(catalog: Catalog, cfg: GenerateConfig, advance: Advance | None = None,
     if not todo:
         return GenerateResult(gen.name, label_mode, 0, cfg.n, None, time.perf_counter() - t0)
     G = load_generator(gen).to(device)
+    scorer = _Scorer() if cfg.score else None
     with stage_run(catalog, "generate", {"generator": gen.name, **cfg.__dict__}) as run_id:
         for start in range(0, len(todo), cfg.batch_size):
             seeds = np.array(todo[start:start + cfg.batch_size])
-            rows = _batch(G, gen, seeds, label_mode, cfg, device, out_dir, run_id)
+            rows, images = _batch(G, gen, seeds, label_mode, cfg, device, out_dir, run_id, render_always=cfg.score)
             with catalog.write() as s:
                 s.execute(insert(Image), rows)
+                if scorer is not None:
+                    ids = dict(s.execute(select(Image.seed, Image.id).where(
+                        Image.generator_id == gen.id, Image.label_mode == label_mode,
+                        Image.seed.in_(seeds.tolist()))).all())
+                    s.execute(insert(Score), scorer.rows([ids[int(seed)] for seed in seeds], images, run_id))
             if advance is not None:
                 advance(len(seeds))
+    if scorer is not None:
+        fit_reference(catalog, scorer.cfg.scorer_id, gen)
     return GenerateResult(gen.name, label_mode, len(todo), cfg.n - len(todo), run_id, time.perf_counter() - t0)
 
 
+class _Scorer:
+    """``generate --score``: the default scorer applied to the images a batch just rendered."""
+
+    def __init__(self) -> None:
+        from ohlora_cli.models.parsers import load_parser
+        from ohlora_cli.stages.score import ScoreConfig
+
+        self.cfg = ScoreConfig()
+        self.parser = load_parser(self.cfg.parser)
+
+    def rows(self, image_ids: list[int], images: np.ndarray, run_id: int) -> list[dict]:
+        from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+
+        parsed = self.parser.parse(images)
+        values = compute_properties_batch(parsed.maps, parsed.crops, self.cfg.mode)
+        return [dict(image_id=i, property=p, value=float(values[k, j]), scorer=self.cfg.scorer_id, run_id=run_id)
+                for k, i in enumerate(image_ids) for j, p in enumerate(PROPERTY_NAMES)]
+
+
 def _batch(G, gen, seeds: np.ndarray, label_mode: str, cfg: GenerateConfig, device, out_dir: Path | None,
-           run_id: int) -> list[dict]:
+           run_id: int, *, render_always: bool = False) -> tuple[list[dict], np.ndarray | None]:
     z, label = latents_for_seeds(seeds, gen.z_dim, gen.label_size, label_mode)
     w = map_to_w(G, z, label, device)
     paths: list[str | None] = [None] * len(seeds)
-    if out_dir is not None:
+    images = None
+    if out_dir is not None or render_always:
         images = render(G, w, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise,
                         device=device, dtype=cfg.dtype)
+    if out_dir is not None:
         for i, seed in enumerate(seeds):
             paths[i] = str(save_png(out_dir / image_filename(int(seed), label_mode), images[i]).resolve())
     return [dict(generator_id=gen.id, run_id=run_id, seed=int(seed), label_mode=label_mode,
                  z=encode(z[i], gen.z_dim), label=encode(label[i], gen.label_size) if label is not None else None,
                  w=encode(w[i], gen.w_dim), psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise,
                  path=paths[i], created_at=utcnow())
-            for i, seed in enumerate(seeds)]
+            for i, seed in enumerate(seeds)], images
