@@ -79,9 +79,15 @@ class SynthConfig:
     noise: str = "const"
     device: str = "auto"
     dtype: str = "fp32"
+    animate: Path | None = None
+    targets: tuple[tuple[tuple[str, float], ...], ...] = ()
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.animate is not None and (self.sweeps or self.grid):
+            raise UsageError("--animate cannot be combined with --sweep or --grid", "Use one of them per call")
+        if self.animate is not None and self.animate.suffix.lower() != ".gif":
+            raise UsageError(f"--animate {self.animate} must end in .gif", "e.g. --animate talk.gif")
         sources = [x is not None for x in (self.image_id, self.seed, self.identity, self.z_csv)]
         if sum(sources) != 1:
             raise UsageError("pass exactly one of --image, --seed, --identity, --z-csv",

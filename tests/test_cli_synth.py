@@ -122,3 +122,35 @@ def test_unwritable_out(cli, tmp_path):
     (tmp_path / "f").write_text("")
     r = cli("synth", "--seed", "0", "--out", tmp_path / "f" / "x.png", ok=False)
     assert r.stderr.endswith(f"Error: cannot write to {tmp_path / 'f'} (File exists). Pass a writable folder with --out\n")
+
+
+def test_animate_writes_the_motion_as_gif(cli, with_directions, tmp_path):
+    from PIL import Image
+
+    from ohlora_cli.motion import expression_track
+
+    # the 'unit' set has no pose direction: animation needs all three
+    r = cli("synth", "--seed", "2", "--animate", "a.gif", "--target", "mouth=1.8", ok=False)
+    assert r.stderr == "Error: unknown property 'pose' for direction set unit. It has eyes, mouth\n"
+    v = np.zeros((1, 512), np.float32)
+    v[0, 2] = 1.0
+    np.save(tmp_path / "pose.npy", v)
+    cli("vectorfind", "import-npy", tmp_path / "eyes.npy", tmp_path / "mouth.npy", tmp_path / "pose.npy",
+        "--name", "unit3")
+    r = cli("synth", "--seed", "2", "--animate", "a.gif", "--target", "mouth=1.8,eyes=1", "--directions", "unit3")
+    frames = len(expression_track([{"mouth": 1.8, "eyes": 1.0}]))
+    assert r.stdout.startswith(f"wrote a.gif ({frames} images, seed 2, rendered at ")
+    with Image.open(tmp_path / "a.gif") as gif:  # PIL merges identical neighbours, adding their durations
+        total = 0
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            total += gif.info["duration"]
+        assert total == frames * 50 and gif.n_frames > frames // 2
+    for args, message in [
+        (["--target", "smile=1"], "--target property 'smile' is not animated. Targets use eyes, mouth, pose"),
+        (["--sweep", "eyes=1,2"], "--animate cannot be combined with --sweep or --grid. Use one of them per call"),
+    ]:
+        r = cli("synth", "--seed", "2", "--animate", "b.gif", "--directions", "unit3", *args, ok=False)
+        assert r.stderr == f"Error: {message}\n"
+    r = cli("synth", "--seed", "2", "--animate", "b.png", ok=False)
+    assert r.stderr == "Error: --animate b.png must end in .gif. e.g. --animate talk.gif\n"

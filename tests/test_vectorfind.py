@@ -117,3 +117,20 @@ def test_directions_of_another_generator_are_refused(cli, scored, tmp_path):
             ok=False)
     assert r.stderr == ("Error: direction set svm-tiny was found for generator tiny, not other. "
                         "Pass --directions with a set of this generator\n")
+
+
+def test_expression_motion_follows_the_original_ramp():
+    from ohlora_cli.motion import expression_track, ramp
+
+    c = ramp()
+    assert len(c) == 70 and c[0] == 0 and np.all(c[30:40] == 1) and c[40] == 1 and c[-1] < 0.02
+    assert np.all(np.diff(c[:30]) > 0) and np.all(np.diff(c[40:]) < 0)
+    track = expression_track([{"mouth": 1.8}, {"pose": -1.2}], idle_frames=10, seed=1, blinks=False)
+    assert track.shape == (10 + 2 * (70 + 10), 3)
+    peak = track[10 + 35]
+    assert peak[1] == pytest.approx(1.8)
+    assert abs(track[:10, 0] - 0.2).max() <= 0.25 and abs(track[:10, 1] - 1.0).max() <= 0.15
+    assert np.array_equal(track, expression_track([{"mouth": 1.8}, {"pose": -1.2}], idle_frames=10, seed=1,
+                                                  blinks=False))
+    blinking = expression_track([], idle_frames=2000, seed=3)
+    assert (blinking[:, 0] > 0.45).sum() > 10  # blinks occur

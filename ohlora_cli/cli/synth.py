@@ -10,8 +10,15 @@ import typer
 from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, DTypeOpt, ModelOpt, QuietOpt,
                                     example, open_catalog, say)
 
+def _target(spec: str) -> tuple[tuple[str, float], ...]:
+    from ohlora_cli.config import parse_assignment
+
+    return tuple((name, values[0]) for name, values in (parse_assignment(part, "--target") for part in spec.split(",")))
+
+
 EPILOG = example("ohlora synth --eyes 1.2", "ohlora synth --image 42 --sweep eyes=-1.2:1.2:7 --out eyes.png",
-                 "ohlora synth --identity seed-v8-83 --directions seed-v8 --mouth 1.8")
+                 "ohlora synth --identity seed-v8-83 --directions seed-v8 --mouth 1.8",
+                 "ohlora synth --seed 3 --animate talk.gif --target mouth=1.8 --target pose=-1.2,eyes=1")
 
 
 def synth(
@@ -36,6 +43,10 @@ def synth(
     trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Layers truncated when psi < 1.")] = 0,
     noise: Annotated[str, typer.Option("--noise", help="const | random.")] = "const",
     out: Annotated[Path, typer.Option("--out", help="Output PNG.")] = Path("synth.png"),
+    animate: Annotated[Path | None, typer.Option("--animate", help="Write the original app's expression motion "
+                                                                    "(cosine ramps, blinks) as a GIF.")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", help="With --animate: e.g. 'mouth=1.8,eyes=1'; "
+                                                                      "one ramp per --target.")] = None,
     device: DeviceOpt = "auto",
     dtype: DTypeOpt = "fp32",
     catalog: CatalogOpt = DEFAULT_CATALOG,
@@ -60,7 +71,8 @@ def synth(
                       sweeps=tuple(parse_assignment(s, "--sweep") for s in sweep or []),
                       grid=tuple(parse_assignment(g, "--grid") for g in grid or []),
                       directions=directions, group=group, layers=parse_layers(layers), psi=psi,
-                      trunc_layers=trunc_layers, noise=noise, device=device, dtype=dtype)
+                      trunc_layers=trunc_layers, noise=noise, device=device, dtype=dtype, animate=animate,
+                      targets=tuple(_target(t) for t in target or []))
     result = stage.run(open_catalog(catalog, quiet=quiet), cfg)
     where = f" directions {result.direction_set}/{result.group}" if result.direction_set else ""
     say(f"wrote {result.out} ({result.images} image{'s' if result.images > 1 else ''}, {result.latent}, "

@@ -229,6 +229,8 @@ def plan(cfg: SynthConfig) -> tuple[list[str], np.ndarray, int, list[str], list[
 
 def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
     t0 = time.perf_counter()
+    if cfg.animate is not None:
+        return animate(catalog, cfg)
     if cfg.out.suffix.lower() != ".png":
         raise UsageError(f"--out {cfg.out} must end in .png", "e.g. --out face.png")
     ensure_writable_dir(cfg.out.parent if str(cfg.out.parent) else Path("."), "--out")
@@ -258,3 +260,39 @@ def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
         scale = max(1, 96 // gen.resolution)
         save_png(cfg.out, contact_sheet(images, ncols, captions=captions, row_labels=row_labels, scale=scale))
     return SynthResult(cfg.out, len(images), latent.description, gen.name, ds_name, group, time.perf_counter() - t0)
+
+
+def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
+    """The original app's motion (SPEC §11) through ``targets``, rendered frame by frame into a GIF."""
+    from PIL import Image as PILImage
+
+    from ohlora_cli.motion import PROPERTIES, expression_track
+
+    t0 = time.perf_counter()
+    ensure_writable_dir(cfg.animate.parent if str(cfg.animate.parent) else Path("."), "--animate")
+    device = pick_device(cfg.device)
+    latent = resolve_latent(catalog, cfg, device)
+    gen = latent.generator
+    G = load_generator(gen).to(device)
+    ds = resolve_direction_set(catalog, gen, cfg.directions)
+    group = cfg.group or infer_group(catalog, ds, latent, G, device) or latent.group
+    directions, group = direction_matrix(catalog, ds, list(PROPERTIES), group)
+    for target in cfg.targets:
+        unknown = [p for p, _ in target if p not in PROPERTIES]
+        if unknown:
+            raise UsageError(f"--target property {unknown[0]!r} is not animated", "Targets use eyes, mouth, pose")
+    track = expression_track([dict(t) for t in cfg.targets], fps=fps)
+    wp = edit_wp(latent.w, directions, track.astype(np.float32), gen.num_layers, cfg.layers)
+    t_render = time.perf_counter()
+    frames = render(G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise, device=device,
+                    dtype=cfg.dtype)
+    render_fps = len(frames) / (time.perf_counter() - t_render)
+    scale = max(1, 128 // gen.resolution)
+    images = [PILImage.fromarray(f.repeat(scale, 0).repeat(scale, 1)) for f in frames]
+    tmp = cfg.animate.with_name(f".{cfg.animate.name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    import os
+
+    os.replace(tmp, cfg.animate)
+    return SynthResult(cfg.animate, len(frames), f"{latent.description}, rendered at {render_fps:.0f} frames/s",
+                       gen.name, ds.name, group, time.perf_counter() - t0)
