@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
 from conftest import dump
 from ohlora_cli.catalog.db import head_revision, known_revisions, open_catalog

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import Image, Normalisation, Score, Selection, SelectionMember
@@ -91,7 +91,6 @@ def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = No
     gen = resolve_generator(catalog, model)
     with catalog.read() as s:
         exists = s.scalars(select(Selection).where(Selection.name == name)).first()
-        total = s.scalar(select(func.count(Image.id)).where(Image.generator_id == gen.id))
     if exists is not None and not replace:
         raise UsageError(f"a selection named {name!r} already exists", "Pass another --name, or --replace")
     ids, values = _values(catalog, gen.id, parsed)
