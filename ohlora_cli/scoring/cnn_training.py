@@ -236,6 +236,26 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
     return Ensemble(prop=prop, models=models, metrics=_plain(metrics))
 
 
+def _train_epoch(model: nn.Module, opt, sched, x_u8: torch.Tensor, train_idx: np.ndarray, batch_size: int,
+                 kind: str, batch_loss, *, summed: bool) -> float:
+    """One shuffled pass over ``train_idx`` (then one scheduler step); the mean training loss per image.
+
+    ``batch_loss(out, idx)`` is a sum over the batch when ``summed`` (BCE, reduction 'sum'), else a mean.
+    """
+    model.train()
+    order = train_idx[torch.randperm(len(train_idx)).numpy()]
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        loss = batch_loss(model(_as_float(x_u8[idx], kind)), idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * (1 if summed else len(idx))
+    sched.step()
+    return total / len(order)
+
+
 def _fit_filter(model: FilterCNN, x_u8: torch.Tensor, y: torch.Tensor, train_idx: np.ndarray,
                 val_idx: np.ndarray, *, lr: float, max_epochs: int, patience: int, batch_size: int,
                 hook: EpochHook | None) -> dict[str, Any]:
@@ -248,23 +268,13 @@ def _fit_filter(model: FilterCNN, x_u8: torch.Tensor, y: torch.Tensor, train_idx
     best: dict[str, Any] = {"min_val_loss": math.inf}
     val_losses: list[float] = []
     for epoch in range(max_epochs):
-        model.train()
-        order = train_idx[torch.randperm(len(train_idx)).numpy()]
-        total = 0.0
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            out = model(_as_float(x_u8[idx], "filter"))[:, 0]
-            loss = loss_fn(out, y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-        sched.step()
+        train_loss = _train_epoch(model, opt, sched, x_u8, train_idx, batch_size, "filter",
+                                  lambda out, idx: loss_fn(out[:, 0], y[idx]), summed=True)
         scores = _outputs(model, x_u8, val_idx, "filter")[:, 0]
         val_loss = float(loss_fn(scores, y[val_idx])) / len(val_idx)
         val_losses.append(val_loss)
         if hook:
-            hook({"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss})
+            hook({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if epoch == 0 or _finite(val_loss) < best["min_val_loss"]:
             best = {"min_val_loss": _finite(val_loss), "best_epoch": epoch, "state": _clone_state(model),
                     "val_scores": scores.numpy().copy()}
@@ -317,22 +327,13 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"loss": math.inf}
     for epoch in range(max_epochs):
-        model.train()
-        order = train_idx[torch.randperm(len(train_idx)).numpy()]
-        total = 0.0
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            loss = nn.functional.mse_loss(model(_as_float(x_u8[idx], "property")), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        sched.step()
+        train_loss = _train_epoch(model, opt, sched, x_u8, train_idx, batch_size, "property",
+                                  lambda out, idx: nn.functional.mse_loss(out, y[idx]), summed=False)
         out = _outputs(model, x_u8, val_idx, "property")
         err = out - y[val_idx]
         val_loss = float((err ** 2).mean())
         selection = float((err[:, keep] ** 2).mean())
-        row = {"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss, "val_selection_loss": selection}
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_selection_loss": selection}
         history.append(row)
         if on_epoch:
             on_epoch(dict(row))
