@@ -250,7 +250,10 @@ class GanTrainer:
                 "fake_score": round(float(fs.mean()), 5), "d_auroc": round(auroc(rs, fs), 4)}
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, *, resume: bool = False, advance: Callable[[int], None] | None = None) -> TrainResult:
+    def run(self, *, resume: bool = False, advance: Callable[[int], None] | None = None,
+            time_limit: float | None = None) -> TrainResult:
+        """Train to ``cfg.steps`` (or until ``time_limit`` seconds have passed: the step then ends the
+        run and is checkpointed)."""
         from ohlora_cli.models.checkpoints import read_file
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -268,9 +271,10 @@ class GanTrainer:
         t0, last, tick_t, tick_step = time.perf_counter(), {}, time.perf_counter(), self.step
         while self.step < self.cfg.steps:
             last = self.train_step()
+            out_of_time = time_limit is not None and time.perf_counter() - t0 >= time_limit
             if advance is not None:
                 advance(1)
-            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps or out_of_time:
                 now = time.perf_counter()
                 kimg = (self.step - tick_step) * self.cfg.batch_size / 1000
                 last["sec_per_kimg"] = round((now - tick_t) / kimg, 2) if kimg else None
@@ -281,8 +285,10 @@ class GanTrainer:
                     f.write(json.dumps(last) + "\n")
                 if self.log is not None:
                     self.log(last)
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps or out_of_time:
                 self.save()
+            if out_of_time:
+                break
         self.G.eval()
         self.D.eval()
         return TrainResult(self.step, time.perf_counter() - t0, last, self.run_dir)

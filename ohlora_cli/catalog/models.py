@@ -38,6 +38,7 @@ class Generator(Base):
     config_json: Mapped[str] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("generators.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lineage_json: Mapped[str | None] = mapped_column(Text)  # fine-tunes: parent, selection, preset, run (rev 0004)
 
 
 class Run(Base):
@@ -197,3 +198,51 @@ class SelectionMember(Base):
     __tablename__ = "selection_members"
     selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id", ondelete="CASCADE"), primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+
+
+class CnnModel(Base):
+    """A scoring CNN file (a filter ensemble or the Property Score CNN) known by name (added in rev 0004)."""
+
+    __tablename__ = "cnn_models"
+    __table_args__ = (UniqueConstraint("name", "kind", name="uq_cnn_model"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)  # cnn-gender | cnn-quality | cnn-age | cnn-glass | cnn-property
+    path: Mapped[str] = mapped_column(Text)  # embedded:<file> for shipped ones
+    sha256: Mapped[str] = mapped_column(String(64))
+    resolution: Mapped[int] = mapped_column(Integer)
+    width: Mapped[float] = mapped_column(Float)
+    folds: Mapped[int] = mapped_column(Integer)
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Evaluation(Base):
+    """One ``ohlora eval`` of one direction set on N cases (added in rev 0004)."""
+
+    __tablename__ = "evaluations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generator_id: Mapped[int] = mapped_column(ForeignKey("generators.id"))
+    direction_set_id: Mapped[int | None] = mapped_column(ForeignKey("direction_sets.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String)
+    scorer: Mapped[str] = mapped_column(String)
+    options_json: Mapped[str] = mapped_column(Text)
+    summary_json: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EvaluationCase(Base):
+    """One case of an evaluation: its per-property Pearson r and pass flag (like ``test_result.csv``)."""
+
+    __tablename__ = "evaluation_cases"
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
+    case: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String)
+    group_name: Mapped[str | None] = mapped_column(String)
+    r_eyes: Mapped[float | None] = mapped_column(Float)
+    r_mouth: Mapped[float | None] = mapped_column(Float)
+    r_pose: Mapped[float | None] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    metrics_json: Mapped[str] = mapped_column(Text)

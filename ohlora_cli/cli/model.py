@@ -9,21 +9,47 @@ import typer
 
 from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, QuietOpt, example, open_catalog, say
 
-app = typer.Typer(help="Register generator checkpoints and list the known ones.", no_args_is_help=True,
-                  epilog=example("ohlora model register stylegan_gen_vector_find_v8.pth --name v8"))
+REGISTER_EXAMPLE = example("ohlora model register stylegan_gen_vector_find_v8.pth --name v8",
+                           "ohlora model register cnn_ohlora_v3_gender_model_{0,1,2,3,4}.pt --kind cnn-gender "
+                           "--name original")
+app = typer.Typer(help="Register generator checkpoints and scoring CNNs; list the known ones.", no_args_is_help=True,
+                  epilog=REGISTER_EXAMPLE)
 
 
-@app.command(epilog=example("ohlora model register stylegan_gen_vector_find_v8.pth --name v8"))
+@app.command(epilog=REGISTER_EXAMPLE)
 def register(
-    path: Annotated[Path, typer.Argument(help="GenForce, Oh-LoRA or ohlora generator file.")],
+    paths: Annotated[list[Path], typer.Argument(help="A generator file (GenForce, Oh-LoRA or ohlora), or CNN "
+                                                     "files: one ohlora CNN file or the original's fold files.")],
     name: Annotated[str | None, typer.Option("--name", help="Name to refer to it by [default: file stem].")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="generator | cnn-gender | cnn-quality | cnn-age | cnn-glass "
+                                                     "| cnn-property.")] = "generator",
+    replace: Annotated[bool, typer.Option("--replace", help="CNNs: replace the set's model of this kind.")] = False,
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
-    """Store a generator in the catalog with its sha256 and architecture (read safely, never executed)."""
-    from ohlora_cli.models.checkpoints import describe, load_checkpoint
-    from ohlora_cli.models.registry import register_generator
+    """Store a generator or a scoring CNN in the catalog with its sha256 (files are read safely, never executed).
 
+    The original's CNN files (bare state dicts, 256 px) are converted once into an ohlora CNN file in
+    ``cnns/`` beside the catalog.
+    """
+    from ohlora_cli.errors import UsageError
+    from ohlora_cli.models.checkpoints import describe, load_checkpoint
+    from ohlora_cli.models.registry import CNN_KINDS, register_generator
+
+    if kind != "generator":
+        if kind not in CNN_KINDS:
+            raise UsageError(f"unknown --kind {kind!r}", "Use generator or one of: " + ", ".join(CNN_KINDS))
+        from ohlora_cli.stages.label import register_cnn_files
+
+        cat = open_catalog(catalog, quiet=quiet)
+        row = register_cnn_files(cat, paths, name or paths[0].stem, kind, Path(catalog).resolve().parent / "cnns",
+                                 replace=replace)
+        say(f"registered {row.kind} of CNN set {row.name} ({row.folds} model(s), {row.resolution}px) "
+            f"sha256 {row.sha256[:12]}")
+        return
+    if len(paths) != 1:
+        raise UsageError(f"a generator is one file, got {len(paths)}", "Pass one checkpoint path")
+    path = paths[0]
     cfg = load_checkpoint(path).g_config  # validate the file before touching the catalog
     cat = open_catalog(catalog, quiet=quiet)
     row = register_generator(cat, path, name or path.stem)
@@ -49,3 +75,14 @@ def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> Non
     for name, asset in embedded_generators().items():
         if name not in names:
             say(f"{name:<24} embedded  {asset.description}{' (default)' if name == default else ''}")
+    from ohlora_cli.catalog.models import CnnModel
+    from ohlora_cli.models.registry import EMBEDDED_CNN_SET, embedded_cnns
+
+    with cat.read() as s:
+        cnns = s.scalars(select(CnnModel).order_by(CnnModel.name, CnnModel.kind)).all()
+    seen = {(r.name, r.kind) for r in cnns}
+    for r in cnns:
+        say(f"{r.name + '/' + r.kind:<24} cnn       {r.resolution}px width {r.width:g}, {r.folds} model(s)  {r.path}")
+    for kind, asset in embedded_cnns().items():
+        if (EMBEDDED_CNN_SET, kind) not in seen:
+            say(f"{EMBEDDED_CNN_SET + '/' + kind:<24} embedded  {asset.description}")

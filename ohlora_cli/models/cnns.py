@@ -32,6 +32,10 @@ and all later ones are dropped. (Once a 3×3 valid conv or a 2×2 pool would go 
 one would too, so this is the same as dropping any such layer.) The flatten size is the shape that
 follows — 3×3 valid conv: −2, 2×2 max-pool: floor /2 — and ``fc1`` is sized from it; tests check it
 against a real forward. At R = 256 nothing is dropped, so the architecture is exactly the original's.
+
+**Width.** ``width`` (default 1.0, the original) multiplies every conv channel count and every hidden
+``fc1`` size (rounded, at least 4); key names are unchanged.  The synthetic world's shipped CNNs use
+``width = 0.25`` at 64 px, so twenty fold models fit the package's size budget; files record it.
 """
 
 from __future__ import annotations
@@ -125,6 +129,13 @@ def plan_layers(layers: Layers, hw: tuple[int, int]) -> tuple[Layers, tuple[int,
     return tuple(kept), (c, h, w)
 
 
+def scaled(n: int, width: float) -> int:
+    """A channel / hidden size times ``width`` (rounded, at least 4; exact at width 1)."""
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return n if width == 1.0 else max(4, int(round(n * width)))
+
+
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3), nn.LeakyReLU(0.01), nn.Dropout2d(0.05))
 
@@ -135,10 +146,11 @@ class _ConvStack(nn.Module):
     crop: Box
     flatten_size: int
 
-    def _build_convs(self, spec: TowerSpec, resolution: int) -> None:
+    def _build_convs(self, spec: TowerSpec, resolution: int, width: float = 1.0) -> None:
         self.crop = scale_box(spec.crop, resolution)
         r0, r1, c0, c1 = self.crop
-        self.layers, out = plan_layers(spec.layers, (r1 - r0, c1 - c0))
+        layers = tuple(layer if layer == POOL else scaled(int(layer), width) for layer in spec.layers)
+        self.layers, out = plan_layers(layers, (r1 - r0, c1 - c0))
         self.flatten_size = out[0] * out[1] * out[2]
         self._order: list[str] = []
         c_in, n_conv, n_pool = 3, 0, 0
@@ -168,14 +180,15 @@ class _ConvStack(nn.Module):
 class FilterCNN(_ConvStack):
     """Gender / quality / age / glass CNN (SPEC §3.1). Input (N, 3, R, R) in [0, 1] → (N, 1) in (0, 1)."""
 
-    def __init__(self, prop: str, resolution: int = REFERENCE_RESOLUTION) -> None:
+    def __init__(self, prop: str, resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> None:
         super().__init__()
         if prop not in FILTER_SPECS:
             raise ValueError(f"unknown filter CNN {prop!r}; expected one of {', '.join(FILTER_PROPS)}")
-        self.prop, self.resolution = prop, int(resolution)
-        self._build_convs(FILTER_SPECS[prop], self.resolution)
-        self.fc1 = nn.Sequential(nn.Linear(self.flatten_size, 512), nn.Tanh(), nn.Dropout(0.45))
-        self.fc_final = nn.Sequential(nn.Linear(512, 1), nn.Sigmoid())
+        self.prop, self.resolution, self.width = prop, int(resolution), float(width)
+        self._build_convs(FILTER_SPECS[prop], self.resolution, self.width)
+        hidden = scaled(512, self.width)
+        self.fc1 = nn.Sequential(nn.Linear(self.flatten_size, hidden), nn.Tanh(), nn.Dropout(0.45))
+        self.fc_final = nn.Sequential(nn.Linear(hidden, 1), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc_final(self.fc1(self._features(x)))
@@ -187,11 +200,13 @@ class FilterCNN(_ConvStack):
 class PropertySubCNN(_ConvStack):
     """One of the six non-hairstyle sub-CNNs: crop → convs → Linear 256 → Tanh → Dropout 0.45 → Linear."""
 
-    def __init__(self, spec: TowerSpec, outputs: int, resolution: int = REFERENCE_RESOLUTION) -> None:
+    def __init__(self, spec: TowerSpec, outputs: int, resolution: int = REFERENCE_RESOLUTION,
+                 width: float = 1.0) -> None:
         super().__init__()
-        self._build_convs(spec, resolution)
-        self.fc1 = nn.Sequential(nn.Linear(self.flatten_size, 256), nn.Tanh(), nn.Dropout(0.45))
-        self.fc_final = nn.Linear(256, outputs)
+        self._build_convs(spec, resolution, width)
+        hidden = scaled(256, width)
+        self.fc1 = nn.Sequential(nn.Linear(self.flatten_size, hidden), nn.Tanh(), nn.Dropout(0.45))
+        self.fc_final = nn.Linear(hidden, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc_final(self.fc1(self._features(x)))
@@ -200,9 +215,9 @@ class PropertySubCNN(_ConvStack):
 class HairstyleTower(_ConvStack):
     """``HairstyleScorePartCNN``: convs only, flattened output."""
 
-    def __init__(self, spec: TowerSpec, resolution: int = REFERENCE_RESOLUTION) -> None:
+    def __init__(self, spec: TowerSpec, resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> None:
         super().__init__()
-        self._build_convs(spec, resolution)
+        self._build_convs(spec, resolution, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._features(x)
@@ -211,13 +226,14 @@ class HairstyleTower(_ConvStack):
 class HairstyleCNN(nn.Module):
     """``HairstyleScoreCNN``: two towers on the lower corners, concatenated → 512 → Tanh → Dropout 0.25 → 1."""
 
-    def __init__(self, resolution: int = REFERENCE_RESOLUTION) -> None:
+    def __init__(self, resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> None:
         super().__init__()
-        self.bottom_left_cnn = HairstyleTower(HAIRSTYLE_TOWERS["bottom_left_cnn"], resolution)
-        self.bottom_right_cnn = HairstyleTower(HAIRSTYLE_TOWERS["bottom_right_cnn"], resolution)
+        self.bottom_left_cnn = HairstyleTower(HAIRSTYLE_TOWERS["bottom_left_cnn"], resolution, width)
+        self.bottom_right_cnn = HairstyleTower(HAIRSTYLE_TOWERS["bottom_right_cnn"], resolution, width)
         self.flatten_size = self.bottom_left_cnn.flatten_size + self.bottom_right_cnn.flatten_size
-        self.fc1 = nn.Sequential(nn.Linear(self.flatten_size, 512), nn.Tanh(), nn.Dropout(0.25))
-        self.fc_final = nn.Linear(512, 1)
+        hidden = scaled(512, width)
+        self.fc1 = nn.Sequential(nn.Linear(self.flatten_size, hidden), nn.Tanh(), nn.Dropout(0.25))
+        self.fc_final = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.cat([self.bottom_left_cnn(x), self.bottom_right_cnn(x)], dim=1)
@@ -229,12 +245,12 @@ class PropertyScoreCNN(nn.Module):
     ``PROPERTY_NAMES`` order: eyes, hair_color, hair_length, mouth, pose, background_mean,
     background_std, hairstyle."""
 
-    def __init__(self, resolution: int = REFERENCE_RESOLUTION) -> None:
+    def __init__(self, resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> None:
         super().__init__()
-        self.resolution = int(resolution)
+        self.resolution, self.width = int(resolution), float(width)
         for name, (spec, outputs) in PROPERTY_SPECS.items():
-            setattr(self, name, PropertySubCNN(spec, outputs, self.resolution))
-        self.hairstyle_score_cnn = HairstyleCNN(self.resolution)
+            setattr(self, name, PropertySubCNN(spec, outputs, self.resolution, self.width))
+        self.hairstyle_score_cnn = HairstyleCNN(self.resolution, self.width)
 
     def flatten_sizes(self) -> dict[str, int]:
         """fc1 input size of each sub-CNN (7168, 3072, ... at 256)."""
@@ -247,12 +263,26 @@ class PropertyScoreCNN(nn.Module):
 CNNModel = Union[FilterCNN, PropertyScoreCNN]
 
 
-def build_filter_cnn(prop: str, resolution: int = REFERENCE_RESOLUTION) -> FilterCNN:
-    return FilterCNN(prop, resolution)
+def kaiming_init(model: nn.Module) -> nn.Module:
+    """Re-initialise every conv with He-normal weights for LeakyReLU(0.01) and zero bias (in place).
+
+    PyTorch's default conv init shrinks the signal at every layer; in the narrow deep towers trained
+    from scratch (the gender CNN at width 0.25) the output then starts at the class prior and never
+    leaves it.  The caller seeds torch.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, a=0.01, nonlinearity="leaky_relu")
+            nn.init.zeros_(m.bias)
+    return model
 
 
-def build_property_cnn(resolution: int = REFERENCE_RESOLUTION) -> PropertyScoreCNN:
-    return PropertyScoreCNN(resolution)
+def build_filter_cnn(prop: str, resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> FilterCNN:
+    return FilterCNN(prop, resolution, width)
+
+
+def build_property_cnn(resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> PropertyScoreCNN:
+    return PropertyScoreCNN(resolution, width)
 
 
 def expected_state_keys(kind: str, resolution: int = REFERENCE_RESOLUTION) -> list[str]:
@@ -329,4 +359,4 @@ def predict(model: CNNModel, images: np.ndarray, *, device: str | torch.device =
 __all__ = ["FilterCNN", "PropertyScoreCNN", "PropertySubCNN", "HairstyleCNN", "HairstyleTower", "TowerSpec",
            "FILTER_PROPS", "FILTER_SPECS", "FILTER_FLATTEN_256", "PROPERTY_SPECS", "PROPERTY_FLATTEN_256",
            "HAIRSTYLE_TOWERS", "MIN_SPATIAL", "REFERENCE_RESOLUTION", "build_filter_cnn", "build_property_cnn",
-           "expected_state_keys", "plan_layers", "scale_box", "images_to_input", "check_images", "predict"]
+           "expected_state_keys", "kaiming_init", "plan_layers", "scale_box", "images_to_input", "check_images", "predict"]

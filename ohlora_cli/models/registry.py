@@ -108,3 +108,97 @@ def load_generator(row: Generator) -> StyleGANGenerator:
         raise CheckpointError(f"generator {row.name!r}: file {path} is gone",
                               "Restore the file or register the generator again under a new name")
     return _load(str(path), row.sha256)
+
+
+# ---------------------------------------------------------------- scoring CNNs
+
+CNN_KINDS = ("cnn-gender", "cnn-quality", "cnn-age", "cnn-glass", "cnn-property")
+FILTER_CNN_KINDS = CNN_KINDS[:4]
+EMBEDDED_CNN_SET = "synthetic"
+
+
+def embedded_cnns() -> dict[str, Asset]:
+    """The shipped scoring CNNs (the set named ``synthetic``), by kind."""
+    return {kind: Asset(EMBEDDED_CNN_SET, ASSETS_DIR / info["file"], info["sha256"], info["recipe"],
+                        info["description"])
+            for kind, info in _manifest().get("cnns", {}).items()}
+
+
+def cnn_file(row) -> Path:
+    if row.path.startswith("embedded:"):
+        return ASSETS_DIR / row.path[len("embedded:"):]
+    return Path(row.path)
+
+
+def register_cnn(catalog: Catalog, path: Path, name: str, kind: str, *, embedded: bool = False,
+                 sha256: str | None = None, run_id: int | None = None, replace: bool = False):
+    """Store an ``ohlora-cnn`` file as the ``kind`` CNN of set ``name`` (idempotent for the same file)."""
+    from ohlora_cli.catalog.models import CnnModel
+    from ohlora_cli.scoring.cnn_training import detect_cnn_kind, load_filter_ensemble, load_property_cnn
+
+    path = Path(path)
+    if kind not in CNN_KINDS:
+        raise CheckpointError(f"unknown CNN kind {kind!r}", "Use one of: " + ", ".join(CNN_KINDS))
+    found = detect_cnn_kind(path)
+    if found != kind:
+        raise CheckpointError(f"{path} holds a {found} model, not {kind}", f"Pass --kind {found}")
+    if kind == "cnn-property":
+        model, metrics = load_property_cnn(path)
+        resolution, width, folds = model.resolution, model.width, 1
+    else:
+        ens = load_filter_ensemble(path)
+        resolution, width, folds, metrics = ens.resolution, ens.models[0].width, len(ens.models), ens.metrics
+    digest = sha256 or sha256_file(path)
+    with catalog.write() as s:
+        row = s.scalars(select(CnnModel).where(CnnModel.name == name, CnnModel.kind == kind)).first()
+        if row is not None:
+            if row.sha256 == digest:
+                return row
+            if not replace:
+                raise CheckpointError(f"the CNN set {name!r} already has a {kind} model from another file",
+                                      "Pass another --name, or --replace")
+            s.delete(row)
+            s.flush()
+        row = CnnModel(name=name, kind=kind, path=f"embedded:{path.name}" if embedded else str(path.resolve()),
+                       sha256=digest, resolution=resolution, width=width, folds=folds,
+                       metrics_json=json.dumps(metrics), run_id=run_id)
+        s.add(row)
+        s.flush()
+        return row
+
+
+def resolve_cnns(catalog: Catalog, name: str, kinds) -> dict:
+    """The catalog rows of set ``name`` for ``kinds``; the embedded set is registered on first use."""
+    from ohlora_cli.catalog.models import CnnModel
+
+    kinds = list(kinds)
+    with catalog.read() as s:
+        rows = {r.kind: r for r in s.scalars(select(CnnModel).where(CnnModel.name == name, CnnModel.kind.in_(kinds)))}
+    if name == EMBEDDED_CNN_SET:
+        for kind, asset in embedded_cnns().items():
+            if kind in kinds and kind not in rows:
+                rows[kind] = register_cnn(catalog, asset.path, name, kind, embedded=True, sha256=asset.sha256)
+    missing = [k for k in kinds if k not in rows]
+    if missing:
+        raise NotFoundError(f"the CNN set {name!r} has no {missing[0]} model",
+                            f"Register one with `ohlora model register FILE --kind {missing[0]} --name {name}` "
+                            f"or train it with `ohlora label train --name {name}`")
+    return rows
+
+
+@lru_cache(maxsize=16)
+def _load_cnn(path: str, sha256: str, kind: str):
+    from ohlora_cli.scoring.cnn_training import load_filter_ensemble, load_property_cnn
+
+    if kind == "cnn-property":
+        return load_property_cnn(path)
+    return load_filter_ensemble(path, prop=kind.removeprefix("cnn-"))
+
+
+def load_cnn(row):
+    """A filter :class:`Ensemble`, or ``(PropertyScoreCNN, metrics)`` for ``cnn-property`` (cached)."""
+    path = cnn_file(row)
+    if not path.exists():
+        raise CheckpointError(f"CNN {row.name}/{row.kind}: file {path} is gone",
+                              "Restore the file or register the CNN again")
+    return _load_cnn(str(path), row.sha256, row.kind)

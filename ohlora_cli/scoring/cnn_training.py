@@ -37,7 +37,7 @@ from torch import nn
 
 from ohlora_cli.errors import CheckpointError, OutputError, UsageError
 from ohlora_cli.models.cnns import (FILTER_FLATTEN_256, FILTER_PROPS, REFERENCE_RESOLUTION, FilterCNN,
-                                    PropertyScoreCNN, check_images, expected_state_keys, predict)
+                                    PropertyScoreCNN, check_images, expected_state_keys, kaiming_init, predict)
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES
 
 CNN_FORMAT: Final = "ohlora-cnn"
@@ -117,6 +117,14 @@ def _square_images(images: np.ndarray, n: int, what: str) -> np.ndarray:
     return images
 
 
+def _initialised(model: nn.Module, init: str) -> nn.Module:
+    if init == "kaiming":
+        return kaiming_init(model)
+    if init != "default":
+        raise UsageError(f"unknown init {init!r}", "Use init='default' or 'kaiming'")
+    return model
+
+
 def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -159,7 +167,8 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
 def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, folds: int = 5, seed: int,
                           max_epochs: int, patience: int = 20, batch_size: int = 16, lr: float | None = None,
                           init_state: dict[str, torch.Tensor] | None = None, max_retries: int = 3,
-                          retry_threshold: float | None = None, on_epoch: EpochHook | None = None) -> Ensemble:
+                          retry_threshold: float | None = None, on_epoch: EpochHook | None = None,
+                          width: float = 1.0, init: str = "default") -> Ensemble:
     """Stratified k-fold training of one filter CNN (SPEC §3.1); one model per fold.
 
     ``images`` uint8 (N, R, R, 3), ``labels`` (N,) 0/1. Per fold: BCE (sum; val loss = sum / N), AdamW
@@ -168,6 +177,8 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
     loss exceeds ``retry_threshold`` (default per SPEC) is retrained with a new seed, at most
     ``max_retries`` times. ``init_state`` (e.g. a pretrained v1 CNN) initialises every fold and try.
     ``on_epoch`` receives ``{"fold", "attempt", "epoch", "train_loss", "val_loss"}`` after each epoch.
+    ``width`` scales the channel counts (``cnns`` module doc; 1.0 = the original); ``init="kaiming"``
+    re-initialises the convs (:func:`~ohlora_cli.models.cnns.kaiming_init`) when no ``init_state`` is given.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -199,7 +210,7 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
         tries = []
         for attempt in range(max_retries + 1):
             torch.manual_seed(_sub_seed(seed, fold, attempt))
-            model = FilterCNN(prop, resolution)
+            model = _initialised(FilterCNN(prop, resolution, width), init)
             if init_state is not None:
                 _load_state(model, init_state, f"init_state for the {prop} CNN")
             result = _fit_filter(model, x_u8, y, train_idx, val_idx, lr=lr, max_epochs=max_epochs,
@@ -210,7 +221,7 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
             if result["min_val_loss"] <= retry_threshold:
                 break
         best = min(tries, key=lambda r: r["min_val_loss"])
-        model = FilterCNN(prop, resolution)
+        model = FilterCNN(prop, resolution, width)
         model.load_state_dict(best["state"])
         model.eval()
         models.append(model)
@@ -224,12 +235,12 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
         })
     aurocs = [m["auroc"] for m in fold_metrics if m["auroc"] is not None]
     metrics = {
-        "prop": prop, "resolution": resolution, "n": len(labels), "positives": int(counts[1]), "folds": fold_metrics,
+        "prop": prop, "resolution": resolution, "width": width, "n": len(labels), "positives": int(counts[1]), "folds": fold_metrics,
         "mean_auroc": float(np.mean(aurocs)) if aurocs else None,
         "mean_min_val_loss": float(np.mean([m["min_val_loss"] for m in fold_metrics])),
         "all_succeeded": all(m["success"] for m in fold_metrics),
         "options": {"folds": folds, "seed": seed, "max_epochs": max_epochs, "patience": patience,
-                    "batch_size": batch_size, "lr": lr, "retry_threshold": retry_threshold,
+                    "batch_size": batch_size, "lr": lr, "retry_threshold": retry_threshold, "width": width, "weight_init": init,
                     "max_retries": max_retries, "metric_threshold": threshold,
                     "init": "init_state" if init_state is not None else "random"},
     }
@@ -290,7 +301,8 @@ def _fit_filter(model: FilterCNN, x_u8: torch.Tensor, y: torch.Tensor, train_idx
 def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, max_epochs: int, patience: int = 20,
                        batch_size: int = 16, lr: float = 5e-5, val_fraction: float = 0.1,
                        init_state: dict[str, torch.Tensor] | None = None,
-                       on_epoch: EpochHook | None = None) -> tuple[PropertyScoreCNN, dict[str, Any]]:
+                       on_epoch: EpochHook | None = None, width: float = 1.0,
+                       init: str = "default") -> tuple[PropertyScoreCNN, dict[str, Any]]:
     """Train the merged Property Score CNN on ``targets`` (N, 8) normalised scores (SPEC §3.2).
 
     Seeded random split (``val_fraction`` to validation), MSE over the 8 outputs, AdamW, cosine
@@ -319,7 +331,7 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
     keep = [i for i in range(targets.shape[1]) if i not in SELECTION_EXCLUDES]
 
     torch.manual_seed(_sub_seed(seed, 0))
-    model = PropertyScoreCNN(images.shape[1])
+    model = _initialised(PropertyScoreCNN(images.shape[1], width), init)
     if init_state is not None:
         _load_state(model, init_state, "init_state for the property CNN")
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -348,11 +360,11 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
                            "mae": float(np.mean(np.abs(out[:, i] - truth[:, i]))),
                            "corr": _pearson(out[:, i], truth[:, i])}
                     for i, name in enumerate(PROPERTY_COLUMNS)}
-    metrics = {"resolution": images.shape[1], "n_train": len(train_idx), "n_val": len(val_idx),
+    metrics = {"resolution": images.shape[1], "width": width, "n_train": len(train_idx), "n_val": len(val_idx),
                "best_epoch": best["epoch"], "epochs": len(history), "val_selection_loss": best["loss"],
                "per_property": per_property, "history": history,
                "options": {"seed": seed, "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size,
-                           "lr": lr, "val_fraction": val_fraction,
+                           "lr": lr, "val_fraction": val_fraction, "width": width, "weight_init": init,
                            "init": "init_state" if init_state is not None else "random"}}
     return model, _plain(metrics)
 
@@ -360,17 +372,31 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
 # ---------------------------------------------------------------- files
 
 
-def save_filter_ensemble(path: Path | str, ensemble: Ensemble) -> None:
-    """Write an ``ohlora-cnn`` file for a filter ensemble (atomic)."""
+def _stored_state(model: nn.Module, half: bool) -> dict[str, torch.Tensor]:
+    state = _clone_state(model)
+    return {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
+
+
+def save_filter_ensemble(path: Path | str, ensemble: Ensemble, *, half: bool = False) -> None:
+    """Write an ``ohlora-cnn`` file for a filter ensemble (atomic); ``half`` stores fp16 weights
+    (loaded back into fp32 models)."""
     _write(Path(path), {"format": CNN_FORMAT, "kind": filter_kind(ensemble.prop), "resolution": ensemble.resolution,
-                        "state_dicts": [_clone_state(m) for m in ensemble.models],
+                        "width": ensemble.models[0].width,
+                        "state_dicts": [_stored_state(m, half) for m in ensemble.models],
                         "metrics": _plain(ensemble.metrics)})
 
 
-def save_property_cnn(path: Path | str, model: PropertyScoreCNN, metrics: dict | None = None) -> None:
-    """Write an ``ohlora-cnn`` file for the Property Score CNN (atomic)."""
+def save_property_cnn(path: Path | str, model: PropertyScoreCNN, metrics: dict | None = None, *,
+                      half: bool = False) -> None:
+    """Write an ``ohlora-cnn`` file for the Property Score CNN (atomic); ``half`` as above."""
     _write(Path(path), {"format": CNN_FORMAT, "kind": PROPERTY_KIND, "resolution": model.resolution,
-                        "state_dicts": [_clone_state(model)], "metrics": _plain(metrics or {})})
+                        "width": model.width, "state_dicts": [_stored_state(model, half)],
+                        "metrics": _plain(metrics or {})})
+
+
+def is_ohlora_cnn(path: Path | str) -> bool:
+    """Whether ``path`` is an ``ohlora-cnn`` file (else, perhaps, an original bare state dict)."""
+    return _read(path).get("format") == CNN_FORMAT
 
 
 def detect_cnn_kind(path: Path | str) -> str:
@@ -394,10 +420,10 @@ def load_filter_ensemble(path: Path | str, *, prop: str | None = None) -> Ensemb
     file_prop = kind.removeprefix("cnn-")
     if prop is not None and prop != file_prop:
         raise CheckpointError(f"{path} holds the {file_prop} CNN, not the {prop} CNN", f"Pass the {prop} CNN file")
-    resolution = _resolution(obj, path)
+    resolution, width = _resolution(obj, path), _width(obj, path)
     models = []
     for i, state in enumerate(_state_dicts(obj, path)):
-        model = FilterCNN(file_prop, resolution)
+        model = FilterCNN(file_prop, resolution, width)
         _load_state(model, state, f"{path} fold {i}")
         models.append(model.eval())
     return Ensemble(prop=file_prop, models=models, metrics=dict(obj.get("metrics") or {}))
@@ -444,7 +470,7 @@ def load_property_cnn(path: Path | str) -> tuple[PropertyScoreCNN, dict[str, Any
     states = _state_dicts(obj, path)
     if len(states) != 1:
         raise CheckpointError(f"{path} holds {len(states)} property CNNs, expected 1", "Re-save the file")
-    model = PropertyScoreCNN(_resolution(obj, path))
+    model = PropertyScoreCNN(_resolution(obj, path), _width(obj, path))
     _load_state(model, states[0], str(path))
     return model.eval(), dict(obj.get("metrics") or {})
 
@@ -481,6 +507,13 @@ def _resolution(obj: dict, path: Path | str) -> int:
     if not isinstance(res, int) or res < 1:
         raise CheckpointError(f"{path} has no valid resolution ({res!r})", "Re-save the file with ohlora")
     return res
+
+
+def _width(obj: dict, path: Path | str) -> float:
+    width = obj.get("width", 1.0)
+    if not isinstance(width, (int, float)) or not width > 0:
+        raise CheckpointError(f"{path} has no valid width ({width!r})", "Re-save the file with ohlora")
+    return float(width)
 
 
 def _state_dicts(obj: dict, path: Path | str) -> list[dict]:
@@ -545,5 +578,5 @@ def _write(path: Path, obj: dict) -> None:
 
 __all__ = ["Ensemble", "train_filter_ensemble", "train_property_cnn", "binary_metrics", "save_filter_ensemble",
            "save_property_cnn", "load_filter_ensemble", "load_property_cnn", "load_original_filter_cnn",
-           "detect_cnn_kind", "filter_kind", "CNN_FORMAT", "PROPERTY_KIND", "FILTER_LR", "RETRY_VAL_LOSS",
+           "detect_cnn_kind", "is_ohlora_cnn", "filter_kind", "CNN_FORMAT", "PROPERTY_KIND", "FILTER_LR", "RETRY_VAL_LOSS",
            "METRIC_THRESHOLD", "PROPERTY_COLUMNS"]

@@ -1,8 +1,13 @@
 """``filter``: a named selection of one generator's images whose scores pass every rule (SPEC §4.2).
 
 A rule is ``PROPERTY OP VALUE`` with OP one of ``>= <= > < ==``.  A property's values come from
-the one scorer that has it for this generator; scorers with a stored normalisation (the parser
-properties) are compared in normalised units, the others (CNN probabilities) as stored.
+the one scorer that has it for this generator (``scorers`` picks one where several have it); scorers
+with a stored normalisation (the parser properties) are compared in normalised units, the others
+(CNN probabilities) as stored.
+
+Hand-labelled images are left out of the selection by default, as the original left its 2,000
+labelled images out of filtering; with ``include_labelled`` their hand labels stand in for the CNN
+scores of the labelled properties.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ohlora_cli.catalog.models import Image, Normalisation, Score, Selection, Se
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.models.registry import resolve_generator
+from ohlora_cli.stages.label import labelled_ids
 from ohlora_cli.stages.score import scorers_with
 
 DEFAULT_RULES = ("gender>=0.92", "quality>=0.9", "age<=0.008", "glass<=0.01")
@@ -57,19 +63,29 @@ class FilterResult:
     rules: list[str]
     passed_per_rule: list[int]
     passed: int
+    excluded_labelled: int
+    scorers: dict[str, str]
 
 
-def _values(catalog: Catalog, generator_id: int, rules: list[Rule]) -> tuple[np.ndarray, np.ndarray]:
+def choose_scorers(catalog: Catalog, generator_id: int, props, prefer=()) -> dict[str, str]:
+    """The scorer of each property: the only one that has it, or the one of ``prefer`` that does."""
     scorers = {}
-    for prop in dict.fromkeys(r.prop for r in rules):
+    for prop in dict.fromkeys(props):
         found = sorted(scorers_with(catalog, generator_id, prop))
         if not found:
             raise NotFoundError(f"no scores for property {prop!r} yet",
                                 "Run `ohlora score` for this generator first")
-        if len(found) > 1:
+        chosen = [f for f in found if f in prefer]
+        if len(found) > 1 and len(chosen) != 1:
             raise UsageError(f"property {prop!r} has scores from several scorers ({', '.join(found)})",
-                             "Keep one scorer per property for filtering")
-        scorers[prop] = found[0]
+                             "Pick one with --scorer")
+        scorers[prop] = chosen[0] if chosen else found[0]
+    return scorers
+
+
+def _values(catalog: Catalog, generator_id: int, rules: list[Rule], prefer=()) -> tuple[np.ndarray, np.ndarray,
+                                                                                          dict[str, str]]:
+    scorers = choose_scorers(catalog, generator_id, [r.prop for r in rules], prefer)
     with catalog.read() as s:
         columns = {}
         for prop, scorer in scorers.items():
@@ -82,21 +98,35 @@ def _values(catalog: Catalog, generator_id: int, rules: list[Rule]) -> tuple[np.
             columns[prop] = rows
     ids = sorted(set.intersection(*(set(c) for c in columns.values())))
     values = np.array([[columns[r.prop][i] for r in rules] for i in ids], np.float64).reshape(len(ids), len(rules))
-    return np.array(ids, np.int64), values
+    return np.array(ids, np.int64), values, scorers
 
 
-def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = None,
-        replace: bool = False) -> FilterResult:
+def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = None, replace: bool = False,
+        scorers: tuple[str, ...] = (), include_labelled: bool = False) -> FilterResult:
     parsed = [parse_rule(r) for r in rules]
     gen = resolve_generator(catalog, model)
     with catalog.read() as s:
         exists = s.scalars(select(Selection).where(Selection.name == name)).first()
     if exists is not None and not replace:
         raise UsageError(f"a selection named {name!r} already exists", "Pass another --name, or --replace")
-    ids, values = _values(catalog, gen.id, parsed)
+    ids, values, chosen_scorers = _values(catalog, gen.id, parsed, scorers)
+    labelled = labelled_ids(catalog, gen.id)
+    excluded = 0
+    if labelled and len(ids):
+        keep = np.array([i not in labelled for i in ids.tolist()])
+        if include_labelled:
+            for k, i in enumerate(ids.tolist()):
+                for j, r in enumerate(parsed):
+                    if i in labelled and r.prop in labelled[i]:
+                        values[k, j] = labelled[i][r.prop]
+        else:
+            excluded = int((~keep).sum())
+            ids, values = ids[keep], values[keep]
     ok = apply_rules(values, parsed) if len(ids) else np.zeros((0, len(parsed)), bool)
     chosen = ids[ok.all(axis=1)] if len(ids) else ids
-    with stage_run(catalog, "filter", {"name": name, "rules": [str(r) for r in parsed], "generator": gen.name}) as run_id:
+    options = {"name": name, "rules": [str(r) for r in parsed], "generator": gen.name, "scorers": chosen_scorers,
+               "include_labelled": include_labelled}
+    with stage_run(catalog, "filter", options) as run_id:
         with catalog.write() as s:
             if exists is not None:
                 s.delete(s.get(Selection, exists.id))
@@ -108,4 +138,47 @@ def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = No
             if len(chosen):
                 s.execute(insert(SelectionMember), [dict(selection_id=sel.id, image_id=int(i)) for i in chosen])
     return FilterResult(name, gen.name, len(ids), [str(r) for r in parsed], ok.sum(axis=0).astype(int).tolist(),
-                        len(chosen))
+                        len(chosen), excluded, chosen_scorers)
+
+
+def selection_ids(catalog: Catalog, name: str) -> tuple[Selection, list[int]]:
+    """A named selection and its image ids (NotFoundError naming the known ones)."""
+    with catalog.read() as s:
+        sel = s.scalars(select(Selection).where(Selection.name == name)).first()
+        if sel is None:
+            known = sorted(s.scalars(select(Selection.name)))
+            raise NotFoundError(f"no selection named {name!r}",
+                                f"Known: {', '.join(known)}" if known else "Create one with `ohlora filter --name NAME`")
+        ids = sorted(s.scalars(select(SelectionMember.image_id).where(SelectionMember.selection_id == sel.id)))
+        s.expunge(sel)
+    return sel, ids
+
+
+def export_selection(catalog: Catalog, name: str, out, *, device: str = "auto", advance=None) -> int:
+    """Write the selection's images to ``out/<image id>.png`` (copied from stored PNGs or re-rendered
+    from w), skipping files already there; returns how many were written."""
+    from pathlib import Path
+
+    from ohlora_cli.catalog.models import Generator
+    from ohlora_cli.images import ensure_writable_dir, save_png
+    from ohlora_cli.models.inference import pick_device
+    from ohlora_cli.models.registry import load_generator
+    from ohlora_cli.stages.score import images_of
+
+    sel, ids = selection_ids(catalog, name)
+    out = ensure_writable_dir(Path(out))
+    todo = [i for i in ids if not (out / f"{i:07d}.png").exists()]
+    if not todo:
+        return 0
+    with catalog.read() as s:
+        gen = s.get(Generator, sel.generator_id)
+        s.expunge(gen)
+    dev = pick_device(device)
+    G = load_generator(gen).to(dev)
+    for start in range(0, len(todo), 64):
+        part = todo[start:start + 64]
+        for i, img in zip(part, images_of(catalog, G, gen, part, dev)):
+            save_png(out / f"{i:07d}.png", img)
+        if advance is not None:
+            advance(len(part))
+    return len(todo)

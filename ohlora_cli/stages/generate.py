@@ -22,7 +22,7 @@ from ohlora_cli.images import ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.models.registry import load_generator, resolve_generator
 from ohlora_cli.progress import Advance
-from ohlora_cli.stages.score import fit_reference
+from ohlora_cli.stages.score import ScoreConfig, build_scorers, fit_reference
 
 
 @dataclass(frozen=True)
@@ -61,42 +61,25 @@ def run(catalog: Catalog, cfg: GenerateConfig, advance: Advance | None = None,
     if not todo:
         return GenerateResult(gen.name, label_mode, 0, cfg.n, None, time.perf_counter() - t0)
     G = load_generator(gen).to(device)
-    scorer = _Scorer() if cfg.score else None
+    scorers = build_scorers(catalog, ScoreConfig()) if cfg.score else []
     with stage_run(catalog, "generate", {"generator": gen.name, **cfg.__dict__}) as run_id:
         for start in range(0, len(todo), cfg.batch_size):
             seeds = np.array(todo[start:start + cfg.batch_size])
             rows, images = _batch(G, gen, seeds, label_mode, cfg, device, out_dir, run_id, render_always=cfg.score)
             with catalog.write() as s:
                 s.execute(insert(Image), rows)
-                if scorer is not None:
+                if scorers:
                     ids = dict(s.execute(select(Image.seed, Image.id).where(
                         Image.generator_id == gen.id, Image.label_mode == label_mode,
                         Image.seed.in_(seeds.tolist()))).all())
-                    s.execute(insert(Score), scorer.rows([ids[int(seed)] for seed in seeds], images, run_id))
+                    image_ids = [ids[int(seed)] for seed in seeds]
+                    s.execute(insert(Score), [row for sc in scorers for row in sc.rows(image_ids, images, run_id)])
             if advance is not None:
                 advance(len(seeds))
-    if scorer is not None:
-        fit_reference(catalog, scorer.cfg.scorer_id, gen)
+    for sc in scorers:
+        if sc.normalise:
+            fit_reference(catalog, sc.scorer_id, gen)
     return GenerateResult(gen.name, label_mode, len(todo), cfg.n - len(todo), run_id, time.perf_counter() - t0)
-
-
-class _Scorer:
-    """``generate --score``: the default scorer applied to the images a batch just rendered."""
-
-    def __init__(self) -> None:
-        from ohlora_cli.models.parsers import load_parser
-        from ohlora_cli.stages.score import ScoreConfig
-
-        self.cfg = ScoreConfig()
-        self.parser = load_parser(self.cfg.parser)
-
-    def rows(self, image_ids: list[int], images: np.ndarray, run_id: int) -> list[dict]:
-        from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
-
-        parsed = self.parser.parse(images)
-        values = compute_properties_batch(parsed.maps, parsed.crops, self.cfg.mode)
-        return [dict(image_id=i, property=p, value=float(values[k, j]), scorer=self.cfg.scorer_id, run_id=run_id)
-                for k, i in enumerate(image_ids) for j, p in enumerate(PROPERTY_NAMES)]
 
 
 def _batch(G, gen, seeds: np.ndarray, label_mode: str, cfg: GenerateConfig, device, out_dir: Path | None,

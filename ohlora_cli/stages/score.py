@@ -1,16 +1,26 @@
 """``score``: property scores for every catalog image that lacks them, resumable, one transaction per batch.
 
-Scorer ``parser``: the face parser (synthetic by default) → 11-class map → the seed's algorithms
-(``fixed`` or ``seed`` mode) → 8 raw values per image, stored under the scorer id
-``parser-<name>/<mode>``.  Images without a PNG are re-rendered from their stored w (no JPEG round
-trip).  The first time a scorer's values exist, their mean / std (ddof 1, the original's
-normalisation) are stored as that scorer's reference, so every later stage applies the same transform.
+Scorers (``--scorers``, any of):
+
+- ``parser``: the face parser (synthetic by default) → 11-class map → the seed's algorithms (``fixed``
+  or ``seed`` mode) → the 8 raw property values, scorer id ``parser-<name>/<mode>``.
+- ``cnn-filter``: the gender / quality / age / glass CNN ensembles of a CNN set (soft vote of the
+  folds, eval mode) → 4 probabilities, scorer id ``cnn-filter/<set>``.  Never normalised.
+- ``property-cnn``: the Property Score CNN of a CNN set → the 8 properties without a parser (the
+  original's fast path), given back in algorithm units when the file records its target mean / std;
+  scorer id ``property-cnn/<set>``.
+
+The CNN set defaults to the embedded ``synthetic`` one.  Each batch is rendered once (its PNG when
+stored, else re-rendered from the stored w — no JPEG round trip) and given to every scorer that
+still lacks it.  The first time a continuous scorer's values exist, their mean / std (ddof 1, the
+original's normalisation) are stored as that scorer's reference, so every later stage applies the
+same transform.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +38,19 @@ from ohlora_cli.progress import Advance
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
 from ohlora_cli.properties.normalise import fit_normalisation
 
-SCORERS = ("parser",)
+SCORERS = ("parser", "cnn-filter", "property-cnn")
+FILTER_PROPERTIES = ("gender", "quality", "age", "glass")
+DEFAULT_SCORERS = ("parser", "cnn-filter")
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
     model: str | None = None
-    scorers: tuple[str, ...] = ("parser",)
+    scorers: tuple[str, ...] = DEFAULT_SCORERS
     parser: str = "synthetic"
     parser_weights: str | None = None
     mode: str = "fixed"
+    cnns: str = "synthetic"
     batch_size: int = 64
     device: str = "auto"
 
@@ -45,6 +58,8 @@ class ScoreConfig:
         unknown = [s for s in self.scorers if s not in SCORERS]
         if unknown:
             raise UsageError(f"unknown scorer {unknown[0]!r}", f"Use one of: {', '.join(SCORERS)}")
+        if not self.scorers:
+            raise UsageError("no scorer given", f"Pass --scorers with some of: {', '.join(SCORERS)}")
         if self.mode not in ("fixed", "seed"):
             raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
         if self.batch_size <= 0:
@@ -52,17 +67,89 @@ class ScoreConfig:
 
     @property
     def scorer_id(self) -> str:
+        """The parser scorer's id (kept for callers that only use the parser)."""
         return f"parser-{self.parser}/{self.mode}"
+
+    def scorer_ids(self) -> list[str]:
+        ids = {"parser": self.scorer_id, "cnn-filter": f"cnn-filter/{self.cnns}",
+               "property-cnn": f"property-cnn/{self.cnns}"}
+        return [ids[s] for s in self.scorers]
+
+
+class Scorer:
+    """Images in, (N, P) values out; ``properties`` name the columns, ``normalise`` says whether the
+    values get a stored N(0, 1) reference (continuous properties) or are compared as stored."""
+
+    scorer_id: str
+    properties: tuple[str, ...]
+    normalise: bool
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def rows(self, image_ids: list[int], images: np.ndarray, run_id: int | None) -> list[dict]:
+        values = self.score(images)
+        return [dict(image_id=int(i), property=p, value=float(values[k, j]), scorer=self.scorer_id, run_id=run_id)
+                for k, i in enumerate(image_ids) for j, p in enumerate(self.properties)]
+
+
+class ParserScorer(Scorer):
+    def __init__(self, cfg: ScoreConfig) -> None:
+        from ohlora_cli.models.parsers import load_parser
+
+        self.parser = load_parser(cfg.parser, weights=cfg.parser_weights)
+        self.mode, self.scorer_id = cfg.mode, cfg.scorer_id
+        self.properties, self.normalise = tuple(PROPERTY_NAMES), True
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        parsed = self.parser.parse(images)
+        return compute_properties_batch(parsed.maps, parsed.crops, self.mode)
+
+
+class FilterCnnScorer(Scorer):
+    def __init__(self, catalog: Catalog, cnns: str) -> None:
+        from ohlora_cli.models.registry import FILTER_CNN_KINDS, load_cnn, resolve_cnns
+
+        rows = resolve_cnns(catalog, cnns, FILTER_CNN_KINDS)
+        self.ensembles = [load_cnn(rows[k]) for k in FILTER_CNN_KINDS]
+        self.scorer_id, self.properties, self.normalise = f"cnn-filter/{cnns}", FILTER_PROPERTIES, False
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        return np.stack([e.predict(images) for e in self.ensembles], axis=1).astype(np.float64)
+
+
+class PropertyCnnScorer(Scorer):
+    def __init__(self, catalog: Catalog, cnns: str) -> None:
+        from ohlora_cli.models.registry import load_cnn, resolve_cnns
+
+        row = resolve_cnns(catalog, cnns, ["cnn-property"])["cnn-property"]
+        self.model, metrics = load_cnn(row)
+        self.mean = np.asarray(metrics.get("target_mean", np.zeros(len(PROPERTY_NAMES))), np.float64)
+        self.std = np.asarray(metrics.get("target_std", np.ones(len(PROPERTY_NAMES))), np.float64)
+        self.scorer_id, self.properties, self.normalise = f"property-cnn/{cnns}", tuple(PROPERTY_NAMES), True
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        from ohlora_cli.models.cnns import predict
+
+        return predict(self.model, images).astype(np.float64) * self.std + self.mean
+
+
+def build_scorers(catalog: Catalog, cfg: ScoreConfig) -> list[Scorer]:
+    """The configured scorers, loaded (models read once, validated before any work)."""
+    make = {"parser": lambda: ParserScorer(cfg), "cnn-filter": lambda: FilterCnnScorer(catalog, cfg.cnns),
+            "property-cnn": lambda: PropertyCnnScorer(catalog, cfg.cnns)}
+    return [make[name]() for name in dict.fromkeys(cfg.scorers)]
 
 
 @dataclass(frozen=True)
 class ScoreResult:
     generator: str
-    scorer: str
-    new: int
-    skipped: int
+    scorers: list[str]
+    new: dict[str, int]  # scorer id -> images newly scored
+    skipped: dict[str, int]  # scorer id -> images that already had its scores
+    images: int  # images that got at least one new score
     seconds: float
-    normalisation_fitted: bool
+    normalisation_fitted: list[str] = field(default_factory=list)
 
 
 def unscored_ids(catalog: Catalog, generator_id: int, scorer: str) -> tuple[list[int], int]:
@@ -95,30 +182,37 @@ def images_of(catalog: Catalog, G, gen: Generator, ids: list[int], device) -> np
 
 
 def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_start=None) -> ScoreResult:
-    from ohlora_cli.models.parsers import load_parser
-
     t0 = time.perf_counter()
-    parser = load_parser(cfg.parser, weights=cfg.parser_weights)
-    device = pick_device(cfg.device)
     gen = resolve_generator(catalog, cfg.model)
-    todo, skipped = unscored_ids(catalog, gen.id, cfg.scorer_id)
+    scorers = build_scorers(catalog, cfg)
+    device = pick_device(cfg.device)
+    pending = {sc.scorer_id: unscored_ids(catalog, gen.id, sc.scorer_id) for sc in scorers}
+    lacking = {sid: set(todo) for sid, (todo, _) in pending.items()}
+    todo = sorted(set().union(*lacking.values()))
     if on_start is not None:
         on_start(len(todo))
+    new = {sc.scorer_id: 0 for sc in scorers}
     if todo:
         G = load_generator(gen).to(device)
-        with stage_run(catalog, "score", {"generator": gen.name, "scorer": cfg.scorer_id, **cfg.__dict__}) as run_id:
+        options = {"generator": gen.name, "scorer_ids": [sc.scorer_id for sc in scorers], **cfg.__dict__}
+        with stage_run(catalog, "score", options) as run_id:
             for start in range(0, len(todo), cfg.batch_size):
                 ids = todo[start:start + cfg.batch_size]
-                parsed = parser.parse(images_of(catalog, G, gen, ids, device))
-                values = compute_properties_batch(parsed.maps, parsed.crops, cfg.mode)
-                rows = [dict(image_id=i, property=p, value=float(values[k, j]), scorer=cfg.scorer_id, run_id=run_id)
-                        for k, i in enumerate(ids) for j, p in enumerate(PROPERTY_NAMES)]
+                images = images_of(catalog, G, gen, ids, device)
+                rows: list[dict] = []
+                for sc in scorers:
+                    ks = [k for k, i in enumerate(ids) if i in lacking[sc.scorer_id]]
+                    if ks:
+                        rows += sc.rows([ids[k] for k in ks], images[ks], run_id)
+                        new[sc.scorer_id] += len(ks)
                 with catalog.write() as s:
                     s.execute(insert(Score), rows)
                 if advance is not None:
                     advance(len(ids))
-    fitted = fit_reference(catalog, cfg.scorer_id, gen)
-    return ScoreResult(gen.name, cfg.scorer_id, len(todo), skipped, time.perf_counter() - t0, fitted)
+    fitted = [sc.scorer_id for sc in scorers if sc.normalise and fit_reference(catalog, sc.scorer_id, gen)]
+    return ScoreResult(gen.name, [sc.scorer_id for sc in scorers], new,
+                       {sid: skipped for sid, (_, skipped) in pending.items()}, len(todo), time.perf_counter() - t0,
+                       fitted)
 
 
 def fit_reference(catalog: Catalog, scorer: str, gen: Generator) -> bool:

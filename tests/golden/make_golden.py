@@ -28,8 +28,9 @@ def make(rev: str) -> Path:
     engine.dispose()
     z = np.arange(512, dtype="<f4").tobytes()
     with sqlite3.connect(path) as conn:
-        conn.execute("insert into generators values (1, 'golden', 'embedded', '/nowhere.pt', ?, 32, 512, 512, 7, 8,"
-                     " '{}', NULL, '2026-11-29 00:00:00')", ("0" * 64,))
+        conn.execute("insert into generators (id, name, kind, path, sha256, resolution, z_dim, w_dim, label_size,"
+                     " num_layers, config_json, parent_id, created_at) values (1, 'golden', 'embedded', '/nowhere.pt',"
+                     " ?, 32, 512, 512, 7, 8, '{}', NULL, '2026-11-29 00:00:00')", ("0" * 64,))
         conn.execute("insert into runs values (1, 'generate', '{}', 'done', '2026-11-29 00:00:00',"
                      " '2026-11-29 00:00:01', '0.1.0', NULL)")
         for seed in range(3):

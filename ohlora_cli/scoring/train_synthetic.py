@@ -1,0 +1,177 @@
+"""Recipe for the synthetic world's scoring CNNs (the embedded default scorers).
+
+- **Filter ensembles** (gender, quality, age, glass; SPEC §3.1 architectures at 64 px, ``width`` 0.25):
+  5 stratified folds each, trained on ``--n-labelled`` rendered faces whose "hand labels" are the
+  renderer's ground truth (``renderer.hand_labels``), then judged on ``--n-heldout`` other faces.
+- **Property Score CNN** (SPEC §3.2, same width): trained on ``--n-property`` rendered faces whose
+  targets are the seed's algorithms (``fixed`` mode) on the renderer's *true* maps, normalised with
+  the training set's mean / ddof-1 std (stored in the file so scores can be given back in algorithm
+  units), judged on held-out faces.
+
+Differences from the original's settings, on purpose (the original fine-tuned from pretrained
+weights with lr 5e-6 .. 5e-5 and patience 20; here every model starts from scratch on CPU): lr 1e-3,
+He-normal conv init (``cnns.kaiming_init``; PyTorch's default leaves the narrow gender tower stuck at
+the class prior), at most ``--max-epochs`` epochs with patience ``--patience``.
+
+    python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --seed 0 --threads 1
+    python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --ship   # copy into the package
+
+Each finished model is written at once and skipped on a rerun, so a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import torch
+
+from ohlora_cli.models.cnns import FILTER_PROPS
+from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+from ohlora_cli.scoring.cnn_training import (binary_metrics, load_filter_ensemble, load_property_cnn,
+                                             save_filter_ensemble, save_property_cnn, train_filter_ensemble,
+                                             train_property_cnn)
+from ohlora_cli.synthetic import renderer
+
+RESOLUTION: Final = 64
+WIDTH: Final = 0.25
+LABELLED_SEED0: Final = 30_000_000
+HELDOUT_SEED0: Final = 31_000_000
+PROPERTY_SEED0: Final = 32_000_000
+PROPERTY_HELDOUT_SEED0: Final = 33_000_000
+
+
+def render_set(seed0: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images (N, R, R, 3) uint8, true maps (N, R, R), attributes (N, 12)) of seeds seed0..seed0+n-1."""
+    seeds = np.arange(seed0, seed0 + n, dtype=np.int64)
+    attrs = renderer.sample_attributes(seeds)
+    images, maps = renderer.render(attrs, seeds, RESOLUTION)
+    return images, maps, attrs
+
+
+def filter_file(out: Path, prop: str) -> Path:
+    return out / f"synthetic-cnn-{prop}.pt"
+
+
+def property_file(out: Path) -> Path:
+    return out / "synthetic-cnn-property.pt"
+
+
+def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, seed: int, max_epochs: int,
+              patience: int, lr: float = 1e-3, log=print) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {"filter": {}, "property": {}}
+    images, _, attrs = render_set(LABELLED_SEED0, n_labelled)
+    labels = renderer.hand_labels(attrs)
+    held_images, _, held_attrs = render_set(HELDOUT_SEED0, n_heldout)
+    held_labels = renderer.hand_labels(held_attrs)
+    for k, prop in enumerate(FILTER_PROPS):
+        path = filter_file(out, prop)
+        if not path.exists():
+            t0 = time.perf_counter()
+            ens = train_filter_ensemble(images, labels[:, k], prop=prop, seed=seed, max_epochs=max_epochs,
+                                        patience=patience, lr=lr, width=WIDTH, init="kaiming", max_retries=1,
+                                        on_epoch=lambda d, p=prop: log({"cnn": p, **d}) if d["epoch"] % 5 == 0 else None)
+            ens.metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+            ens.metrics["heldout"] = binary_metrics(ens.predict(held_images), held_labels[:, k], ens.threshold)
+            ens.metrics["heldout"]["n"] = n_heldout
+            ens.metrics["heldout"]["positives"] = int(held_labels[:, k].sum())
+            save_filter_ensemble(path, ens, half=True)
+        ens = load_filter_ensemble(path)
+        report["filter"][prop] = {"fold_auroc": [f["auroc"] for f in ens.metrics["folds"]],
+                                  "heldout": ens.metrics["heldout"], "train_seconds": ens.metrics["train_seconds"]}
+        log({"cnn": prop, "heldout_auroc": ens.metrics["heldout"]["auroc"]})
+
+    path = property_file(out)
+    if not path.exists():
+        t0 = time.perf_counter()
+        p_images, p_maps, _ = render_set(PROPERTY_SEED0, n_property)
+        raw = compute_properties_batch(p_maps, p_images, "fixed")
+        mean, std = raw.mean(0), raw.std(0, ddof=1)
+        model, metrics = train_property_cnn(p_images, (raw - mean) / std, seed=seed, max_epochs=max_epochs,
+                                            patience=patience, lr=lr, width=WIDTH, init="kaiming",
+                                            on_epoch=lambda d: log({"cnn": "property", **d}))
+        metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+        metrics["target_mean"], metrics["target_std"] = mean.tolist(), std.tolist()
+        h_images, h_maps, _ = render_set(PROPERTY_HELDOUT_SEED0, max(n_heldout // 2, 4))
+        truth = (compute_properties_batch(h_maps, h_images, "fixed") - mean) / std
+        from ohlora_cli.models.cnns import predict
+
+        pred = predict(model, h_images)
+        metrics["heldout"] = {name: {"mse": float(np.mean((pred[:, j] - truth[:, j]) ** 2)),
+                                     "mae": float(np.mean(np.abs(pred[:, j] - truth[:, j]))),
+                                     "corr": float(np.corrcoef(pred[:, j], truth[:, j])[0, 1])}
+                              for j, name in enumerate(PROPERTY_NAMES)}
+        metrics["heldout_n"] = len(h_images)
+        save_property_cnn(path, model, metrics, half=True)
+    _, metrics = load_property_cnn(path)
+    report["property"] = {"heldout": metrics["heldout"], "train_seconds": metrics["train_seconds"],
+                          "n_train": metrics["n_train"], "heldout_n": metrics["heldout_n"]}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+RECIPE: Final = "python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --seed 0 --threads 1"
+
+
+def ship(out: Path, log=print) -> None:
+    """Copy the trained files into the package assets and record them (sha256, recipe, figures)."""
+    import os
+    import shutil
+
+    from ohlora_cli.models.checkpoints import sha256_file
+    from ohlora_cli.models.registry import ASSETS_DIR
+
+    report = json.loads((out / "report.json").read_text())
+    manifest_path = ASSETS_DIR / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    cnns = manifest.setdefault("cnns", {})
+    files = [(f"cnn-{p}", filter_file(out, p)) for p in FILTER_PROPS] + [("cnn-property", property_file(out))]
+    for kind, src in files:
+        target = ASSETS_DIR / src.name
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+        if kind == "cnn-property":
+            figures = {"held-out Pearson r vs algorithms": {k: round(v["corr"], 3)
+                                                            for k, v in report["property"]["heldout"].items()},
+                       "train seconds": report["property"]["train_seconds"]}
+        else:
+            f = report["filter"][kind.removeprefix("cnn-")]
+            figures = {"held-out AUROC": round(f["heldout"]["auroc"], 4),
+                       "fold AUROC": [round(a, 4) for a in f["fold_auroc"]], "train seconds": f["train_seconds"]}
+        cnns[kind] = {"file": target.name, "sha256": sha256_file(target), "recipe": RECIPE,
+                      "description": f"{kind} for the synthetic world (64 px, width {WIDTH}, fp16 weights)",
+                      "figures": figures}
+        log({"shipped": target.name, "bytes": target.stat().st_size})
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--n-labelled", type=int, default=2000)
+    ap.add_argument("--n-heldout", type=int, default=2000)
+    ap.add_argument("--n-property", type=int, default=4000)
+    ap.add_argument("--max-epochs", type=int, default=30)
+    ap.add_argument("--patience", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ship", action="store_true", help="copy the trained files into the package assets")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    log = lambda row: print(json.dumps(row), flush=True)  # noqa: E731
+    if args.ship:
+        ship(args.out, log)
+        return
+    report = train_all(args.out, n_labelled=args.n_labelled, n_heldout=args.n_heldout, n_property=args.n_property,
+                       seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, log=log)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

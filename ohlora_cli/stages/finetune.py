@@ -1,0 +1,440 @@
+"""``finetune``: adversarial fine-tuning of a generator on a named selection (SPEC §1.4–1.5, §5).
+
+The loop, losses, presets, checkpoints and resume are :mod:`ohlora_cli.training`'s; this module
+resolves the run (parent G and D, selection, preset, length), prepares the training images (stored
+PNGs, or re-rendered from the stored w with the parent generator), monitors the filter scores of
+fixed samples, and registers the result as a new generator with its lineage.
+
+Run folders are ``<runs>/finetune/NNNNN-<out>`` — numbered, never overwritten; ``--resume``
+continues the newest folder of the same ``--out`` from its last full-state checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from sqlalchemy import func, select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import Generator, Image
+from ohlora_cli.catalog.vectors import decode_many
+from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
+from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+
+PRESET_BATCH = {"v1": 16, "v8": 8, "all": 8}
+PRESET_STYLE_MIXING = {"v1": 0.9, "v8": 0.0, "all": 0.0}
+MONITOR_SEED0 = 900_000_000
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '20m', '2h', '1.5d', '600' → seconds."""
+    m = DURATION.match(text or "")
+    if not m:
+        raise UsageError(f"--time {text!r} is not a duration", "Write e.g. --time 20m or --time 2h")
+    return float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    model: str | None
+    selection: str
+    out: str
+    preset: str = "v8"
+    steps: int | None = None
+    kimg: float | None = None
+    epochs: float | None = None
+    time: str | None = None
+    batch_size: int | None = None
+    lr: float = 1e-4
+    r1: float = 10.0
+    r1_every: int = 1
+    ema: float = 0.0
+    labels: str = "stored"  # stored | zero
+    train: tuple[str, ...] = ()
+    freeze: tuple[str, ...] = ()
+    seed: int = 0
+    d_model: str | None = None
+    new_d: bool = False
+    from_original: bool = False
+    monitor_every: int = 50
+    monitor_n: int = 64
+    checkpoint_every: int = 50
+    log_every: int = 25
+    resume: bool = False
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESET_BATCH:
+            raise UsageError(f"unknown preset {self.preset!r}", "Use --preset v1, v8 or all")
+        if self.labels not in ("stored", "zero"):
+            raise UsageError(f"--labels must be stored or zero, not {self.labels!r}", "Pass --labels stored")
+        given = [k for k in ("steps", "kimg", "epochs", "time") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise UsageError("give exactly one of --steps, --kimg, --epochs, --time" if given else
+                             "the run has no length", "Pass e.g. --steps 500 or --time 20m")
+        for k in ("steps", "kimg", "epochs"):
+            v = getattr(self, k)
+            if v is not None and not v > 0:
+                raise UsageError(f"--{k} must be positive, got {v}", f"Pass e.g. --{k} 10")
+        if self.time is not None:
+            parse_duration(self.time)
+        if self.checkpoint_every < 1 or self.log_every < 1 or self.monitor_every < 0 or self.monitor_n < 1:
+            raise UsageError("--checkpoint-every, --log-every and --monitor-n must be positive",
+                             "Pass e.g. --checkpoint-every 50")
+        if self.monitor_every and self.monitor_every % self.log_every:
+            raise UsageError(f"--monitor-every {self.monitor_every} is not a multiple of --log-every {self.log_every}",
+                             "Monitoring happens on logged steps; pass e.g. --monitor-every 50 --log-every 25")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 8")
+        if not self.lr > 0 or self.r1 < 0 or not 0 <= self.ema < 1:
+            raise UsageError("--lr must be > 0, --r1 >= 0 and --ema in [0, 1)", "Check the training options")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.out):
+            raise UsageError(f"--out {self.out!r} is not a usable name", "Use letters, digits, '-', '_' or '.'")
+
+    @property
+    def batch(self) -> int:
+        return self.batch_size or PRESET_BATCH[self.preset]
+
+
+@dataclass
+class FinetuneResult:
+    generator: str
+    run_dir: Path
+    steps: int
+    seconds: float
+    trainable: tuple[int, int]
+    no_grad: list[str]
+    images: int
+    last: dict
+    monitor: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def steps_for(cfg: FinetuneConfig, n_images: int) -> int:
+    """Training steps of the run (``--time`` runs get a bound that the time limit cuts short)."""
+    if cfg.steps is not None:
+        return int(cfg.steps)
+    if cfg.kimg is not None:
+        return max(1, math.ceil(cfg.kimg * 1000 / cfg.batch))
+    if cfg.epochs is not None:
+        return max(1, math.ceil(cfg.epochs * n_images / cfg.batch))
+    return 10**9
+
+
+def conditional_from_unconditional(G0: StyleGANGenerator, D0: StyleGANDiscriminator | None, label_size: int,
+                                   seed: int) -> tuple[StyleGANGenerator, StyleGANDiscriminator | None]:
+    """SPEC §1.4: a conditional G (new randn ``mapping.dense0`` and ``label_weight``) and D (new last
+    layer taking the label) from unconditional ones; every other weight copied."""
+    from dataclasses import replace
+
+    torch.manual_seed(seed)
+    G = StyleGANGenerator(replace(G0.cfg, label_size=label_size))
+    state = {k: v for k, v in G0.state_dict().items() if k != "mapping.dense0.weight"}
+    missing, unexpected = G.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"mapping.dense0.weight", "mapping.label_weight"}:
+        raise CheckpointError("the original generator does not fit the conditional architecture",
+                              "Pass an unconditional GenForce StyleGAN checkpoint")
+    with torch.no_grad():
+        G.mapping.dense0.weight.normal_()
+    D = None
+    if D0 is not None:
+        D = StyleGANDiscriminator(replace(D0.cfg, label_size=label_size))
+        last = f"layer{D.num_blocks * 2}."
+        d_state = {k: v for k, v in D0.state_dict().items() if not k.startswith(last)}
+        missing, unexpected = D.load_state_dict(d_state, strict=False)
+        if unexpected or any(not k.startswith(last) for k in missing):
+            raise CheckpointError("the original discriminator does not fit the conditional architecture",
+                                  "Pass an unconditional GenForce StyleGAN checkpoint")
+    return G.eval(), D
+
+
+def no_grad_parameters(G: StyleGANGenerator, names: set[str], batch: int = 2) -> list[str]:
+    """Trainable parameters that a forward/backward of G leaves without gradient (e.g. ``output0``
+    at full resolution)."""
+    G = G.train()
+    for n, p in G.named_parameters():
+        p.grad = None
+        p.requires_grad_(n in names)
+    label = torch.zeros(batch, G.cfg.label_size) if G.cfg.label_size else None
+    G(torch.randn(batch, G.cfg.z_dim), label).sum().backward()
+    missing = [n for n, p in G.named_parameters() if n in names and p.grad is None]
+    for p in G.parameters():
+        p.grad = None
+        p.requires_grad_(True)
+    return missing
+
+
+def next_run_dir(root: Path, out: str) -> Path:
+    """``root/NNNNN-out`` with the next free number (never an existing folder)."""
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name.split("-", 1)[0]) for p in root.iterdir() if p.is_dir() and p.name[:5].isdigit()]
+    return root / f"{(max(numbers) + 1 if numbers else 0):05d}-{out}"
+
+
+def latest_run_dir(root: Path, out: str) -> Path | None:
+    runs = sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{out}") if p.is_dir()) if root.exists() else []
+    return runs[-1] if runs else None
+
+
+# ---------------------------------------------------------------- data
+
+
+class SelectionImages:
+    """Training batches from a selection: images in memory (uint8), a seeded shuffle per epoch."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None, seed: int) -> None:
+        self.images, self.labels, self.seed = images, labels, seed
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, 11, epoch]).permutation(len(self.images))}
+        return self._perms[epoch]
+
+    def __call__(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Batch ``step``: positions step·B .. step·B+B−1 of the epoch-wise shuffled order (from (seed, step) alone)."""
+        n = len(self.images)
+        idx = np.empty(batch_size, np.int64)
+        for k in range(batch_size):
+            epoch, i = divmod(step * batch_size + k, n)
+            idx[k] = self._order(epoch)[i]
+        x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        y = torch.from_numpy(self.labels[idx]) if self.labels is not None else None
+        return x, y
+
+
+def check_selection(catalog: Catalog, selection: str, gen: Generator) -> list[int]:
+    """The selection's image ids; errors when it is unknown, empty, or of another generator."""
+    from ohlora_cli.stages.filter import selection_ids
+
+    sel, ids = selection_ids(catalog, selection)
+    if sel.generator_id != gen.id:
+        with catalog.read() as s:
+            other = s.get(Generator, sel.generator_id).name
+        raise UsageError(f"selection {selection!r} holds images of {other}, not of {gen.name}",
+                         f"Pass --model {other}, or filter images of {gen.name}")
+    if not ids:
+        raise UsageError(f"selection {selection!r} is empty", "Loosen the filter rules or generate more images")
+    return ids
+
+
+def load_selection(catalog: Catalog, ids: list[int], gen: Generator, G, device, *, label_mode: str,
+                   label_size: int, advance=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The selection's images (stored PNGs or re-rendered from w by the parent) and labels (stored or zero)."""
+    from ohlora_cli.stages.score import images_of
+
+    parts = []
+    for start in range(0, len(ids), 64):
+        parts.append(images_of(catalog, G, gen, ids[start:start + 64], device))
+        if advance is not None:
+            advance(len(parts[-1]))
+    images = np.concatenate(parts)
+    labels = None
+    if label_size:
+        if label_mode == "zero":
+            labels = np.zeros((len(ids), label_size), np.float32)
+        else:
+            with catalog.read() as s:
+                rows = dict(s.execute(select(Image.id, Image.label).where(Image.id.in_(ids))).all())
+            if any(rows[i] is None for i in ids):
+                labels = np.zeros((len(ids), label_size), np.float32)
+            else:
+                labels = decode_many([rows[i] for i in ids], label_size).astype(np.float32)
+    return images, labels
+
+
+# ---------------------------------------------------------------- monitoring
+
+
+class FilterMonitor:
+    """Mean filter CNN scores and the default-rule pass rate of ``n`` fixed samples (SPEC §5 monitoring)."""
+
+    def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int) -> None:
+        from ohlora_cli.models.inference import latents_for_seeds
+        from ohlora_cli.stages.filter import DEFAULT_RULES, apply_rules, parse_rule
+        from ohlora_cli.stages.score import FilterCnnScorer
+
+        self.scorer = FilterCnnScorer(catalog, "synthetic")
+        self.rules = [parse_rule(r) for r in DEFAULT_RULES]
+        self._apply = apply_rules
+        z, label = latents_for_seeds(np.arange(MONITOR_SEED0, MONITOR_SEED0 + n), z_dim, label_size,
+                                     "random" if label_size else "none")
+        self.z, self.label = z, label
+
+    def __call__(self, step: int, G: StyleGANGenerator) -> dict:
+        from ohlora_cli.models.inference import map_to_w, render
+
+        was_training = G.training
+        G.eval()
+        with torch.no_grad():
+            images = render(G, map_to_w(G, self.z, self.label))
+        G.train(was_training)
+        values = self.scorer.score(images)
+        props = list(self.scorer.properties)
+        cols = np.stack([values[:, props.index(r.prop)] for r in self.rules], axis=1)
+        out = {f"mean_{p}": round(float(values[:, j].mean()), 4) for j, p in enumerate(props)}
+        out["pass_rate"] = round(float(self._apply(cols, self.rules).all(axis=1).mean()), 4)
+        return out
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
+    from ohlora_cli.models.checkpoints import infer_discriminator_config, load_checkpoint, read_file
+    from ohlora_cli.models.registry import generator_file
+
+    ckpt = load_checkpoint(generator_file(gen))
+    G = ckpt.build_generator().train()
+    D = ckpt.build_discriminator()
+    if cfg.d_model is not None:
+        obj = read_file(cfg.d_model)
+        state = obj.get("discriminator", obj) if isinstance(obj, dict) else None
+        d_cfg = infer_discriminator_config(state) if isinstance(state, dict) else None
+        if d_cfg is None:
+            raise CheckpointError(f"{cfg.d_model} holds no discriminator weights",
+                                  "Pass the original's stylegan_dis_*.pth or a GenForce checkpoint")
+        D = StyleGANDiscriminator(d_cfg)
+        D.load_state_dict(state)
+    if cfg.from_original:
+        if G.cfg.label_size:
+            raise UsageError(f"{gen.name} is already conditional (label {G.cfg.label_size})",
+                             "Drop --from-original")
+        G, D = conditional_from_unconditional(G, D, 7, cfg.seed)
+    if D is None:
+        if not cfg.new_d:
+            raise CheckpointError(f"{gen.name}'s checkpoint has no discriminator",
+                                  "Pass --d-model FILE, or --new-d to start a freshly initialised one")
+        from ohlora_cli.models.stylegan import DiscriminatorConfig
+
+        torch.manual_seed(cfg.seed)
+        D = StyleGANDiscriminator(DiscriminatorConfig(G.cfg.resolution, label_size=G.cfg.label_size,
+                                                      fmaps_base=G.cfg.fmaps_base, fmaps_max=G.cfg.fmaps_max))
+    if D.cfg.resolution != G.cfg.resolution or D.cfg.label_size != G.cfg.label_size:
+        raise CheckpointError(f"the discriminator ({D.cfg.resolution}px, label {D.cfg.label_size}) does not match "
+                              f"the generator ({G.cfg.resolution}px, label {G.cfg.label_size})",
+                              "Pass the discriminator trained with this generator")
+    return G, D.train()
+
+
+def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable[[dict], None] | None = None,
+        on_start: Callable[[str, int], None] | None = None,
+        advance: Callable[[str, int], None] | None = None) -> FinetuneResult:
+    """The whole fine-tune; ``on_start(phase, total)`` / ``advance(phase, n)`` drive progress bars for the
+    phases ``prepare`` (training images) and ``train`` (steps; total 0 for a ``--time`` run)."""
+    from ohlora_cli.catalog.queries import stage_run
+    from ohlora_cli.models.checkpoints import save_checkpoint
+    from ohlora_cli.models.inference import pick_device
+    from ohlora_cli.models.registry import load_generator, register_generator, resolve_generator
+    from ohlora_cli.training import GanTrainer, TrainConfig, preset_patterns, select_parameters, trainable_counts
+
+    t0 = time.perf_counter()
+    gen = resolve_generator(catalog, cfg.model)
+    root = Path(runs_root) / "finetune"
+    with catalog.read() as s:
+        taken = s.scalars(select(Generator).where(Generator.name == cfg.out)).first()
+    if taken is not None:
+        earlier = latest_run_dir(root, cfg.out)
+        own = json.loads(taken.lineage_json or "{}").get("run_dir")
+        if not (cfg.resume and earlier is not None and own == str(earlier)):
+            raise UsageError(f"a generator named {cfg.out!r} already exists", "Pass another --out")
+        with catalog.read() as s:
+            used = s.scalar(select(func.count(Image.id)).where(Image.generator_id == taken.id))
+        if used:
+            raise UsageError(f"generator {cfg.out!r} already has {used} images; training it further would orphan them",
+                             "Fine-tune into a new --out")
+    ids = check_selection(catalog, cfg.selection, gen)
+    if cfg.resume and latest_run_dir(root, cfg.out) is None:
+        raise NotFoundError(f"no earlier run of {cfg.out!r} in {root}", "Drop --resume to start a new run")
+    device = pick_device(cfg.device)
+    G, D = _parent_networks(catalog, cfg, gen)
+    g_train, d_train = preset_patterns(cfg.preset, D)
+    if cfg.train:
+        g_train = tuple(p.removeprefix("G:") for p in cfg.train if not p.startswith("D:")) or g_train
+        d_train = tuple(p.removeprefix("D:") for p in cfg.train if p.startswith("D:")) or d_train
+    freeze = tuple(cfg.freeze)
+    g_names = [n for n in select_parameters(G, g_train) if n not in set(select_parameters(G, freeze))] \
+        if freeze else select_parameters(G, g_train)
+    d_names = [n for n in select_parameters(D, d_train) if n not in set(select_parameters(D, freeze))] \
+        if freeze else select_parameters(D, d_train)
+    if not g_names or not d_names:
+        which = "generator" if not g_names else "discriminator"
+        raise UsageError(f"preset {cfg.preset} with --train/--freeze matches no {which} parameter",
+                         "Check the glob patterns against the parameter names (e.g. 'mapping.*')")
+    counts = trainable_counts(G, D, g_names, d_names)
+    no_grad = no_grad_parameters(G, set(g_names))
+
+    parent_G = load_generator(gen).to(device)
+    label_mode = "zero" if cfg.labels == "zero" or cfg.from_original else "stored"
+    if on_start is not None:
+        on_start("prepare", len(ids))
+    images, labels = load_selection(catalog, ids, gen, parent_G, device, label_mode=label_mode,
+                                         label_size=G.cfg.label_size,
+                                         advance=(lambda k: advance("prepare", k)) if advance else None)
+    if images.shape[1] != G.cfg.resolution:
+        raise UsageError(f"selection images are {images.shape[1]}px, the generator makes {G.cfg.resolution}px",
+                         "Fine-tune the generator the selection came from")
+    steps = steps_for(cfg, len(ids))
+    tcfg = TrainConfig(steps=steps, batch_size=cfg.batch, lr=cfg.lr, r1_gamma=cfg.r1, r1_every=cfg.r1_every,
+                       style_mixing_prob=PRESET_STYLE_MIXING[cfg.preset], ema_decay=cfg.ema, seed=cfg.seed,
+                       checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
+                       g_train=tuple(g_names), d_train=tuple(d_names))
+    if cfg.resume:
+        run_dir = latest_run_dir(root, cfg.out)
+        if run_dir is None:
+            raise NotFoundError(f"no earlier run of {cfg.out!r} in {root}", "Drop --resume to start a new run")
+    else:
+        run_dir = next_run_dir(root, cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = {"parent": gen.name, "selection": cfg.selection, "selection_images": len(ids), **asdict(cfg),
+                "steps_resolved": steps, "trainable": {"G": counts[0], "D": counts[1]}, "no_grad": no_grad,
+                "run_dir": str(run_dir)}
+    (run_dir / "finetune_config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
+    monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim) if cfg.monitor_every else None
+    history: list[dict] = []
+
+    def _log(row: dict) -> None:
+        if any(k.startswith("mean_") for k in row):
+            history.append(row)
+        if log is not None:
+            log(row)
+
+    G, D = G.to(device), D.to(device)
+    trainer = GanTrainer(G, D, SelectionImages(images, labels, cfg.seed), tcfg, run_dir, log=_log,
+                         monitor=monitor, monitor_every=cfg.monitor_every)
+    if trainer.G_ema is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
+        trainer.G_ema.load_state_dict(G.state_dict())
+    limit = parse_duration(cfg.time) if cfg.time else None
+    with stage_run(catalog, "finetune", resolved) as run_id:
+        if on_start is not None:
+            on_start("train", steps if limit is None else 0)
+        result = trainer.run(resume=cfg.resume, advance=(lambda k: advance("train", k)) if advance else None,
+                             time_limit=limit)
+        if monitor is not None:
+            final = monitor(trainer.step, trainer.G_ema or G)
+            history.append({"step": trainer.step, **final})
+        lineage = {"parent": gen.name, "parent_sha256": gen.sha256, "selection": cfg.selection,
+                   "preset": cfg.preset, "run_id": run_id, "run_dir": str(run_dir), "steps": trainer.step}
+        path = run_dir / "generator.pt"
+        save_checkpoint(path, G.cpu(), D=D.cpu(), G_smooth=trainer.G_ema.cpu() if trainer.G_ema is not None else None,
+                        lineage=lineage, meta={"finetune": resolved})
+        if taken is None:
+            taken = register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id)
+        from ohlora_cli.models.checkpoints import sha256_file
+
+        with catalog.write() as s:  # a resumed, finished run updates its generator row in place
+            row = s.get(Generator, taken.id)
+            row.sha256, row.lineage_json = sha256_file(path), json.dumps(lineage)
+    return FinetuneResult(cfg.out, run_dir, trainer.step, time.perf_counter() - t0, counts, no_grad, len(ids),
+                          result.last, history)
