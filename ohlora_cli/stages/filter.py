@@ -166,7 +166,7 @@ def export_selection(catalog: Catalog, name: str, out, *, device: str = "auto", 
     from ohlora_cli.stages.score import images_of
 
     sel, ids = selection_ids(catalog, name)
-    out = ensure_writable_dir(Path(out))
+    out = ensure_writable_dir(Path(out), "--export")
     todo = [i for i in ids if not (out / f"{i:07d}.png").exists()]
     if not todo:
         return 0

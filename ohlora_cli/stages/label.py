@@ -1,6 +1,7 @@
 """Hand labels (gender, quality, age, glass as 0/1) and the filter CNN ensembles trained on them (SPEC §3.1).
 
-- :func:`import_labels`: a CSV (``image`` = catalog image id or stored PNG path, or ``seed`` with
+- :func:`import_labels`: a CSV (``image`` = catalog image id, a stored PNG path or an exported
+  ``id-NNNNNNN.png``; or ``seed`` with
   the generator; then any of ``gender, quality, age, glass``; empty = not labelled) into ``hand_labels``.
 - :func:`export_for_labelling`: ``n`` unlabelled images as PNGs + numbered contact sheets + a CSV
   template that :func:`import_labels` reads back.
@@ -33,6 +34,12 @@ from ohlora_cli.models.cnns import FILTER_PROPS
 
 SHEET_COLUMNS = 10
 SHEET_SIZE = 100
+EXPORT_PREFIX = "id-"
+
+
+def export_name(image_id: int) -> str:
+    """File name of an exported image (``id-0000042.png``); import maps it back to the image id."""
+    return f"{EXPORT_PREFIX}{image_id:07d}.png"
 
 
 @dataclass(frozen=True)
@@ -114,13 +121,13 @@ def import_labels(catalog: Catalog, path: Path, *, generator_id: int | None = No
         for prop in props:
             v = parse_label(row.get(prop, ""), prop, line, path)
             if v is not None:
-                values.append(dict(image_id=image_id, property=prop, value=float(v)))
+                values.append(dict(image_id=image_id, property=prop, value=float(v), source=str(path)))
                 images.add(image_id)
     with catalog.write() as s:
         if values:
             stmt = sqlite_insert(HandLabel).values(values)
             s.execute(stmt.on_conflict_do_update(index_elements=["image_id", "property"],
-                                                 set_={"value": stmt.excluded.value}))
+                                                 set_={"value": stmt.excluded.value, "source": stmt.excluded.source}))
     return ImportResult(len(images), len(values), label_counts(catalog))
 
 
@@ -134,6 +141,9 @@ def _find_image(ref: str, key: str, by_path, by_name, ids, seeds, line: int, pat
         raise NotFoundError(f"{path} line {line}: no catalog image with {key if key == 'seed' else 'id'} {ref}",
                             "Label images exported by `ohlora label export` from this catalog")
     found = by_path.get(str(Path(ref).resolve())) or by_name.get(Path(ref).name)
+    stem = Path(ref).stem
+    if found is None and stem.startswith(EXPORT_PREFIX) and stem[len(EXPORT_PREFIX):].isdigit():
+        found = int(stem[len(EXPORT_PREFIX):]) if int(stem[len(EXPORT_PREFIX):]) in ids else None
     if found is None:
         raise NotFoundError(f"{path} line {line}: {ref} is not a catalog image",
                             "To train on image files outside the catalog use `ohlora label train --csv FILE`")
@@ -169,7 +179,7 @@ def export_for_labelling(catalog: Catalog, gen, G, *, n: int, out: Path, seed: i
 
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}", "Pass e.g. --n 2000")
-    out = ensure_writable_dir(Path(out))
+    out = ensure_writable_dir(Path(out), "--out")
     labelled = set(labelled_ids(catalog, gen.id))
     with catalog.read() as s:
         ids = [i for i in s.scalars(select(Image.id).where(Image.generator_id == gen.id).order_by(Image.id))
@@ -183,7 +193,7 @@ def export_for_labelling(catalog: Catalog, gen, G, *, n: int, out: Path, seed: i
         part = chosen[start:start + SHEET_SIZE]
         images = images_of(catalog, G, gen, part, device)
         for i, img in zip(part, images):
-            p = save_png(out / "images" / f"{i:07d}.png", img)
+            p = save_png(out / "images" / export_name(i), img)
             rows.append([i, str(p.resolve())])
         sheet = contact_sheet(images, SHEET_COLUMNS, captions=[str(i) for i in part], scale=max(1, 96 // gen.resolution))
         save_png(out / f"sheet-{start // SHEET_SIZE:03d}.png", sheet)
@@ -255,8 +265,8 @@ def train(catalog: Catalog, *, name: str, props: list[str], arrays: Callable[[st
         from ohlora_cli.catalog.models import CnnModel
 
         with catalog.read() as s:
-            taken = s.scalars(select(CnnModel.kind).where(CnnModel.name == name,
-                                                          CnnModel.kind.in_([f"cnn-{p}" for p in props]))).first()
+            kinds = set(s.scalars(select(CnnModel.kind).where(CnnModel.name == name)))
+        taken = next((f"cnn-{p}" for p in props if f"cnn-{p}" in kinds), None)
         if taken is not None:
             raise UsageError(f"the CNN set {name!r} already has a {taken} model", "Pass another --name, or --replace")
     t0 = time.perf_counter()
@@ -264,7 +274,7 @@ def train(catalog: Catalog, *, name: str, props: list[str], arrays: Callable[[st
     for p, (images, labels) in data.items():
         if len(labels) == 0:
             raise NotFoundError(f"no {p} labels", "Import some with `ohlora label import labels.csv` or pass --csv")
-    out_dir = ensure_writable_dir(Path(out_dir))
+    out_dir = ensure_writable_dir(Path(out_dir), "--catalog (CNN files go to cnns/ beside it)")
     files, metrics = {}, {}
     options = {"name": name, "props": props, "folds": folds, "seed": seed, "max_epochs": max_epochs,
                "patience": patience, "lr": lr, "width": width, "init": init}
@@ -294,7 +304,7 @@ def register_cnn_files(catalog: Catalog, paths: list[Path], name: str, kind: str
             raise InputFileError(f"CNN file {p} does not exist", "Check the path")
     if len(paths) == 1 and is_ohlora_cnn(paths[0]):
         return register_cnn(catalog, paths[0], name, kind, replace=replace)
-    out_dir = ensure_writable_dir(Path(out_dir))
+    out_dir = ensure_writable_dir(Path(out_dir), "--catalog (CNN files go to cnns/ beside it)")
     target = out_dir / f"{name}-{kind}.pt"
     if kind == "cnn-property":
         if len(paths) != 1:
