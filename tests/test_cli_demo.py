@@ -1,4 +1,4 @@
-"""The README's first command, scaled down: ``ohlora demo`` end to end."""
+"""The README's first command, scaled down: ``ohlora demo`` end to end on the embedded base generator."""
 
 from __future__ import annotations
 
@@ -7,18 +7,30 @@ import sqlite3
 from ohlora_cli.images import load_png
 
 
-def test_demo_runs_the_pipeline_into_one_folder(cli, tmp_path):
-    r = cli("demo", "--out", "d", "--n", "120", "--groups", "2")
+def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
+    r = cli("demo", "--out", "d", "--n", "120", "--groups", "2", "--finetune-steps", "2", "--cases", "2",
+            "--model", "synthetic-base")
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("demo finished in ") and lines[0].endswith("catalog d/ohlora.db, 120 images")
-    assert lines[1].startswith("  direction validation accuracy: eyes ")
-    assert lines[2] == "  contact sheet: d/contact_sheet.png"
-    assert [line.rsplit(" ", 1)[1] for line in lines[3:]] == [f"d/sweeps-image{i}.png" for i in (1, 2, 3)]
-    assert load_png(tmp_path / "d" / "sweeps-image1.png").shape[0] > 3 * 96
+    assert lines[0].startswith("demo finished in ") and lines[0].endswith("catalog d/ohlora.db, 120 images per generator")
+    assert lines[1].startswith("  filter pass rate: synthetic-base ") and ", demo-ft " in lines[1]
+    assert lines[2].startswith("  direction validation accuracy: eyes ")
+    assert lines[3].startswith("  eval demo-svm: mean |r| eyes ") and lines[4].startswith("  eval demo-conditional: ")
+    assert lines[5] == "  report: d/eval/report.md"
+    assert lines[6] == "  contact sheet: d/contact_sheet.png"
+    assert [line.rsplit(" ", 1)[1] for line in lines[7:10]] == [f"d/sweeps-image{i}.png" for i in (121, 122, 123)]
+    assert lines[10] == "  animation: d/animation.gif"
+    assert load_png(tmp_path / "d" / "sweeps-image121.png").shape[0] > 3 * 96
+    assert (tmp_path / "d" / "eval" / "methods.png").exists()
     with sqlite3.connect(tmp_path / "d" / "ohlora.db") as conn:
-        assert conn.execute("select count(*) from images").fetchone() == (120,)
-        assert conn.execute("select count(*) from scores").fetchone() == (960,)
-        assert conn.execute("select count(*) from directions").fetchone() == (6,)
+        assert conn.execute("select count(*) from images").fetchone() == (240,)
+        # parser (8 properties) + filter CNNs (4) for both generators
+        assert conn.execute("select count(*) from scores").fetchone() == (240 * 12,)
+        assert conn.execute("select count(*) from directions").fetchone() == (12,)
+        parent = conn.execute("select p.name from generators g join generators p on p.id = g.parent_id "
+                              "where g.name = 'demo-ft'").fetchone()
         stages = [s for (s,) in conn.execute("select stage from runs where status='done' order by id")]
-    assert stages == ["generate", "score", "vectorfind"]
-    assert "generate 120 images" in r.stderr
+    assert parent == ("synthetic-base",)
+    assert stages == ["generate", "score", "filter", "finetune", "generate", "score", "filter", "vectorfind",
+                      "vectorfind", "eval"]
+    for step in ("1/8 generate 120 images", "4/8 fine-tune synthetic-base", "7/8 evaluate both"):
+        assert step in r.stderr

@@ -20,8 +20,8 @@ def scores(path):
 
 def test_score_stores_eight_properties_and_a_normalisation(cli, catalog_path):
     cli("generate", "--n", "12")
-    r = cli("score", "--batch-size", "5")
-    assert r.stdout.startswith(f"scored 12 images of tiny with {SCORER} in ")
+    r = cli("score", "--batch-size", "5", "--scorers", "parser")
+    assert r.stdout.startswith("scored 12 images of tiny in ") and r.stdout.endswith(f": {SCORER} 12\n")
     rows = scores(catalog_path)
     assert len(rows) == 12 * 8 and {row[3] for row in rows} == {SCORER}
     assert {row[1] for row in rows} == set(PROPERTY_NAMES)
@@ -35,9 +35,9 @@ def test_score_stores_eight_properties_and_a_normalisation(cli, catalog_path):
 
 def test_score_matches_algorithms_on_rerendered_images(cli, catalog_path, tmp_path):
     cli("generate", "--n", "4", "--save-images", "png")
-    cli("score")
+    cli("score", "--scorers", "parser")
     cli("generate", "--n", "4", "--catalog", "b.db")
-    cli("score", "--catalog", "b.db")
+    cli("score", "--scorers", "parser", "--catalog", "b.db")
     assert [r[:3] for r in scores(catalog_path)] == [r[:3] for r in scores(tmp_path / "b.db")]
     from ohlora_cli.images import load_png
     from ohlora_cli.models.parsers import load_parser
@@ -51,11 +51,11 @@ def test_score_matches_algorithms_on_rerendered_images(cli, catalog_path, tmp_pa
 
 def test_score_resumes_only_missing_images(cli, catalog_path):
     cli("generate", "--n", "6")
-    cli("score")
+    cli("score", "--scorers", "parser")
     with sqlite3.connect(catalog_path) as conn:
         conn.execute("delete from scores where image_id in (2, 5)")  # as if killed before their batch committed
     before = {(i, p): v for i, p, v, _ in scores(catalog_path)}
-    r = cli("score")
+    r = cli("score", "--scorers", "parser")
     assert r.stdout.startswith("scored 2 images")
     assert r.stderr == f"4 images already had {SCORER} scores\n"
     after = {(i, p): v for i, p, v, _ in scores(catalog_path)}
@@ -64,7 +64,7 @@ def test_score_resumes_only_missing_images(cli, catalog_path):
 
 def test_filter_rules_on_normalised_scores(cli, catalog_path):
     cli("generate", "--n", "30")
-    cli("score")
+    cli("score", "--scorers", "parser")
     r = cli("filter", "--name", "open", "--rule", "mouth>=0", "--rule", "eyes<1.5")
     with sqlite3.connect(catalog_path) as conn:
         norm = dict(conn.execute("select property, mean || ',' || std from normalisations").fetchall())
@@ -87,13 +87,16 @@ def test_filter_rules_on_normalised_scores(cli, catalog_path):
     (["filter", "--name", "v8-train"], "no scores for property 'gender' yet. Run `ohlora score` for this generator first"),
     (["filter", "--name", "x", "--rule", "eyes=>1"], "malformed rule 'eyes=>1'. Write rules like 'gender>=0.92' or 'age<=0.008'"),
     (["filter", "--name", "x", "--rule", "smile>=1"], "no scores for property 'smile' yet. Run `ohlora score` for this generator first"),
-    (["score", "--scorers", "magic"], "unknown scorer 'magic'. Use one of: parser"),
+    (["score", "--scorers", "magic"], "unknown scorer 'magic'. Use one of: parser, cnn-filter, property-cnn"),
     (["score", "--mode", "exact"], "--mode must be fixed or seed, not 'exact'. Pass --mode fixed"),
     (["score", "--parser", "other"], "unknown parser 'other'. Use one of: synthetic, bisenet"),
+    (["score", "--detector", "yolo"], "--detector must be fixed or mtcnn, not 'yolo'. Pass --detector fixed"),
+    (["score", "--detector", "mtcnn"], "the synthetic parser reads whole synthetic frames; it takes no face boxes. "
+                                       "Use --detector mtcnn with --parser bisenet"),
 ])
 def test_bad_input(cli, catalog_path, args, message):
     cli("generate", "--n", "3")
-    cli("score")
+    cli("score", "--scorers", "parser")
     before = dump(catalog_path)
     r = cli(*args, ok=False)
     assert r.exit_code == 1 and r.stderr == f"Error: {message}\n"
@@ -102,7 +105,7 @@ def test_bad_input(cli, catalog_path, args, message):
 
 def test_filter_name_must_be_new(cli, catalog_path):
     cli("generate", "--n", "3")
-    cli("score")
+    cli("score", "--scorers", "parser")
     cli("filter", "--name", "a", "--rule", "eyes>=-99")
     r = cli("filter", "--name", "a", "--rule", "eyes>=-99", ok=False)
     assert r.stderr == "Error: a selection named 'a' already exists. Pass another --name, or --replace\n"
@@ -119,3 +122,17 @@ def test_generate_score_equals_generate_then_score(cli, catalog_path, tmp_path):
     with sqlite3.connect(catalog_path) as conn:
         assert conn.execute("select count(*) from normalisations").fetchone() == (8,)
     assert cli("score").stdout.startswith("scored 0 images")
+    with sqlite3.connect(catalog_path) as conn:  # --score used the default scorers: parser + filter CNNs
+        assert conn.execute("select count(distinct scorer), count(*) from scores").fetchone() == (2, 9 * 12)
+
+
+def test_mtcnn_detector_is_an_optional_extra(cli):
+    from ohlora_cli.models.detect import mtcnn_available
+
+    cli("generate", "--n", "1")
+    r = cli("score", "--parser", "bisenet", "--detector", "mtcnn", ok=False)
+    if mtcnn_available():
+        assert "needs weights" in r.stderr  # installed: the next problem is the missing parser weights
+    else:
+        assert r.stderr == ("Error: the MTCNN face detector (facenet-pytorch) is not installed. Install it without "
+                            "its dependencies: pip install --no-deps facenet-pytorch\n")

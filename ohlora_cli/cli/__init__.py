@@ -30,8 +30,8 @@ app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, 
 
 
 def _register() -> None:
-    from ohlora_cli.cli import (catalog, demo, finetune, generate, identity, label, model, score, synth, synthetic,
-                               vectorfind)
+    from ohlora_cli.cli import (catalog, demo, evaluate, finetune, generate, identity, label, model, score, synth,
+                               synthetic, vectorfind)
 
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(model.app, name="model")
@@ -41,6 +41,7 @@ def _register() -> None:
     app.command("filter", epilog=score.FILTER_EPILOG)(score.filter_)
     app.add_typer(label.app, name="label")
     app.command("finetune", epilog=finetune.EPILOG)(finetune.finetune)
+    app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
     app.command("synth", epilog=synth.EPILOG)(synth.synth)
     app.add_typer(vectorfind.app, name="vectorfind")
     app.add_typer(identity.app, name="identity")

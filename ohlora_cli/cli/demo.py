@@ -9,22 +9,34 @@ import typer
 
 from ohlora_cli.cli._common import ModelOpt, QuietOpt, example, say, say_err
 
-EPILOG = example("ohlora demo --out ohlora-demo", "ohlora demo --n 400 --groups 4 --out quick")
+EPILOG = example("ohlora demo --out ohlora-demo", "ohlora demo --n 400 --groups 4 --finetune-steps 20 --out quick")
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the catalog, images and pictures.")] = Path("ohlora-demo"),
-    n: Annotated[int, typer.Option("--n", help="Images to generate and score.")] = 2000,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the catalog, images, report and pictures.")]
+    = Path("ohlora-demo"),
+    n: Annotated[int, typer.Option("--n", help="Images to generate and score (per generator).")] = 2000,
     groups: Annotated[int, typer.Option("--groups", help="vectorfind groups (2^k).")] = 16,
+    finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps (0 = skip).")] = 150,
+    cases: Annotated[int, typer.Option("--cases", help="eval cases (50 edited images each).")] = 20,
     model: ModelOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run generate → score → vectorfind → synth on the embedded default into one folder; say where the pictures are."""
+    """Run generate → score → filter → finetune → generate → score → vectorfind → eval → synth on the
+    embedded default into one folder; say where the report and pictures are."""
     from ohlora_cli.stages import demo as stage
 
-    r = stage.run(out, n=n, groups=groups, model=model, log=lambda m: say_err(m, quiet))
-    say(f"demo finished in {r.seconds:.1f} s: catalog {r.catalog}, {r.images} images")
+    r = stage.run(out, n=n, groups=groups, model=model, finetune_steps=finetune_steps, cases=cases,
+                  log=lambda m: say_err(m, quiet))
+    say(f"demo finished in {r.seconds:.1f} s: catalog {r.catalog}, {r.images} images per generator")
+    say("  filter pass rate: " + ", ".join(f"{g} {v:.1%}" for g, v in r.pass_rates.items()))
     say("  direction validation accuracy: " + ", ".join(f"{p} {a:.3f}" for p, a in r.accuracy.items()))
+    for label, sm in r.eval_summary.items():
+        say(f"  eval {label}: mean |r| eyes {sm['mean_abs_r_eyes']:.3f} mouth {sm['mean_abs_r_mouth']:.3f} "
+            f"pose {sm['mean_abs_r_pose']:.3f}, pass rate {sm['pass_rate']:.1%}")
+    say(f"  report: {r.report}")
     say(f"  contact sheet: {r.contact_sheet}")
     for path in r.sweeps:
         say(f"  eyes / mouth / pose sweeps: {path}")
+    if r.animation is not None:
+        say(f"  animation: {r.animation}")

@@ -23,6 +23,9 @@ def score(
     parser_weights: Annotated[str | None, typer.Option("--parser-weights", help="Weights for the parser "
                                                        "(bisenet: face-parsing.PyTorch 79999_iter.pth).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="Property algorithms: fixed | seed (the original's numbers).")] = "fixed",
+    detector: Annotated[str, typer.Option("--detector", help="Face crop before a real-face parser: fixed (full "
+                                                             "frame) | mtcnn (pip install --no-deps "
+                                                             "facenet-pytorch).")] = "fixed",
     cnns: Annotated[str, typer.Option("--cnns", help="CNN set for cnn-filter / property-cnn (`ohlora model list`).")]
     = "synthetic",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch / transaction.")] = 64,
@@ -38,7 +41,7 @@ def score(
     from ohlora_cli.stages import score as stage
 
     cfg = stage.ScoreConfig(model=model, scorers=tuple(s.strip() for s in scorers.split(",")), parser=parser,
-                            parser_weights=parser_weights, mode=mode, cnns=cnns, batch_size=batch_size,
+                            parser_weights=parser_weights, mode=mode, detector=detector, cnns=cnns, batch_size=batch_size,
                             device=device)
     cat = open_catalog(catalog, quiet=quiet)
     with LazyProgress("score", quiet=quiet) as bar:

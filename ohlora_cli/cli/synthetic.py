@@ -60,7 +60,7 @@ def info(quiet: QuietOpt = False) -> None:
 
     manifest = json.loads((ASSETS_DIR / "manifest.json").read_text())
     total = 0
-    for kind in ("generators", "parsers", "scorers"):
+    for kind in ("generators", "parsers", "cnns"):
         for name, entry in manifest.get(kind, {}).items():
             path = ASSETS_DIR / entry["file"]
             size = path.stat().st_size if path.exists() else 0

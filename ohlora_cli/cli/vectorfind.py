@@ -29,6 +29,8 @@ def find(
     name: Annotated[str | None, typer.Option("--name", help="Direction set name [default: METHOD-MODEL].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the class shuffles and the SVM.")] = 2025,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a set with the same name.")] = False,
+    scorer: Annotated[str | None, typer.Option("--scorer", help="Scorer id whose scores to use when several have "
+                                                                "them (e.g. property-cnn/synthetic).")] = None,
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
@@ -44,7 +46,7 @@ def find(
     split = lambda text: tuple(p.strip() for p in text.split(",") if p.strip())  # noqa: E731
     cfg = stage.VectorfindConfig(model=model, groups=groups, group_by=split(group_by) if group_by else None,
                                  properties=split(properties), ratio=ratio, method=method, cutoffs=cutoffs,
-                                 name=name, seed=seed, replace=replace)
+                                 name=name, seed=seed, replace=replace, scorer=scorer)
     r = stage.run(open_catalog(catalog, quiet=quiet), cfg)
     sizes = sorted(r.groups.values())
     say(f"found {len(r.groups) * len(cfg.properties)} directions ({r.method}) for {r.generator} from {r.samples} "

@@ -1,28 +1,32 @@
-"""``demo``: the pipeline end to end on the embedded default, into one new folder.
+"""``demo``: the whole pipeline on the embedded default, into one new folder.
 
-generate (with PNGs) → score (synthetic parser + the seed's algorithms) → vectorfind (the original's
-per-group SVM) → synth sweeps of eyes / mouth / pose on a few faces.  Every step goes through the
-same stage functions as the individual commands, on a catalog inside the output folder.
+generate (with PNGs) → score (parser + filter CNNs) → filter (the original's four rules) → finetune
+(short, v8 preset) → generate → score → vectorfind (the original's per-group SVM and the
+conditional method) → eval (both methods on the same cases) → synth sweeps and an animation.
+Every step goes through the same stage functions as the individual commands, on a catalog inside
+the output folder.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import open_catalog
-from ohlora_cli.catalog.models import Image
+from ohlora_cli.catalog.models import Generator, Image
 from ohlora_cli.config import GenerateConfig, SynthConfig
 from ohlora_cli.errors import UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
-from ohlora_cli.stages import generate, score, synth, vectorfind
+from ohlora_cli.stages import evaluate, filter as filter_stage, finetune, generate, score, synth, vectorfind
+
+METHODS = ("svm", "conditional")
 
 
-@dataclass(frozen=True)
+@dataclass
 class DemoResult:
     out: Path
     catalog: Path
@@ -31,33 +35,82 @@ class DemoResult:
     sweeps: list[Path]
     accuracy: dict[str, float]
     seconds: float
+    generator: str = ""
+    pass_rates: dict[str, float] = field(default_factory=dict)
+    finetuned: str | None = None
+    report: Path | None = None
+    animation: Path | None = None
+    eval_summary: dict[str, dict] = field(default_factory=dict)
+
+
+def _pass_rate(catalog, name: str, model: str) -> tuple[float, int]:
+    r = filter_stage.run(catalog, name=name, rules=list(filter_stage.DEFAULT_RULES), model=model, replace=True)
+    return (r.passed / r.total if r.total else 0.0), r.passed
 
 
 def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None, faces: int = 3,
-        log=lambda message: None) -> DemoResult:
+        finetune_steps: int = 150, cases: int = 20, log=lambda message: None) -> DemoResult:
     t0 = time.perf_counter()
     if n < 1:
         raise UsageError(f"--n must be positive, got {n}", "Pass e.g. --n 2000")
+    if finetune_steps < 0 or cases < 1:
+        raise UsageError("--finetune-steps must be >= 0 and --cases >= 1", "Pass e.g. --finetune-steps 150 --cases 20")
     out = ensure_writable_dir(out, "--out")
     catalog = open_catalog(out / "ohlora.db")
     try:
-        log(f"generate {n} images")
+        log(f"1/8 generate {n} images")
         generate.run(catalog, GenerateConfig(n=n, model=model, save_images=out / "images"))
         with catalog.read() as s:
-            rows = s.execute(select(Image.id, Image.path).order_by(Image.seed).limit(64)).all()
+            parent = s.scalars(select(Generator).order_by(Generator.id)).first().name
+            rows = s.execute(select(Image.path).order_by(Image.seed).limit(64)).all()
         sheet = save_png(out / "contact_sheet.png",
-                         contact_sheet(np.stack([load_png(Path(p)) for _, p in rows]), 8, scale=2))
-        log("score them (synthetic parser + the original's property algorithms)")
-        score.run(catalog, score.ScoreConfig(model=model))
-        log(f"find eyes / mouth / pose directions in {groups} groups (the original's SVM method)")
-        found = vectorfind.run(catalog, vectorfind.VectorfindConfig(model=model, groups=groups, name="demo-svm",
-                                                                     replace=True))
-        sweeps = []
+                         contact_sheet(np.stack([load_png(Path(p)) for (p,) in rows]), 8, scale=2))
+        log("2/8 score them (synthetic parser + the original's algorithms; gender / quality / age / glass CNNs)")
+        score.run(catalog, score.ScoreConfig(model=parent))
+        rate_before, passed = _pass_rate(catalog, "demo-train", parent)
+        log(f"3/8 filter: {passed} of {n} pass the original's four rules ({rate_before:.1%})")
+        result = DemoResult(out, catalog.path, n, sheet, [], {}, 0.0, parent, {parent: rate_before})
+        target = parent
+        if finetune_steps and passed >= 8:
+            log(f"4/8 fine-tune {parent} on them ({finetune_steps} steps, v8 preset)")
+            cfg = finetune.FinetuneConfig(model=parent, selection="demo-train", out="demo-ft", steps=finetune_steps,
+                                          new_d=True, monitor_every=0, checkpoint_every=max(finetune_steps, 1),
+                                          log_every=max(finetune_steps, 1))
+            finetune.run(catalog, cfg, out / "runs")
+            target = result.finetuned = "demo-ft"
+            log(f"5/8 generate {n} images with demo-ft and score them")
+            generate.run(catalog, GenerateConfig(n=n, model=target))
+            score.run(catalog, score.ScoreConfig(model=target))
+            result.pass_rates[target] = _pass_rate(catalog, "demo-ft-check", target)[0]
+        else:
+            log(f"4/8 fine-tune skipped ({passed} images pass; 8 needed) — 5/8 continue with {parent}")
+        log(f"6/8 find eyes / mouth / pose directions in {groups} groups: the original's SVM and the conditional method")
+        for method in METHODS:
+            found = vectorfind.run(catalog, vectorfind.VectorfindConfig(
+                model=target, groups=groups, method=method, name=f"demo-{method}", replace=True,
+                scorer=score.ScoreConfig().scorer_id))
+            result.accuracy = result.accuracy or found.accuracy
+        log(f"7/8 evaluate both on the same {cases} cases (50-image grid each)")
+        ev = evaluate.run(catalog, evaluate.EvalConfig(model=target, methods=tuple(f"demo-{m}" for m in METHODS),
+                                                       cases=cases, out=out / "eval"))
+        result.report = ev.out / "report.md"
+        result.eval_summary = {m.label: m.summary for m in ev.methods}
+        best = max(ev.methods, key=lambda m: (m.summary["pass_rate"], m.summary["sum_abs_corr_mean"])).label
+        log(f"8/8 sweeps and an animation with {best}")
+        with catalog.read() as s:
+            ids = list(s.scalars(select(Image.id).join(Generator).where(Generator.name == target)
+                                 .order_by(Image.seed).limit(faces)))
         values = tuple(np.round(np.linspace(-3, 3, 7), 2))
-        for image_id, _ in rows[:faces]:
-            cfg = SynthConfig(out=out / f"sweeps-image{image_id}.png", image_id=image_id, directions="demo-svm",
+        for image_id in ids:
+            cfg = SynthConfig(out=out / f"sweeps-image{image_id}.png", image_id=image_id, directions=best,
                               sweeps=tuple((p, values) for p in ("eyes", "mouth", "pose")))
-            sweeps.append(synth.run(catalog, cfg).out)
-        return DemoResult(out, catalog.path, n, sheet, sweeps, found.accuracy, time.perf_counter() - t0)
+            result.sweeps.append(synth.run(catalog, cfg).out)
+        if ids:
+            cfg = SynthConfig(out=out / "animation.png", image_id=ids[0], directions=best,
+                              animate=out / "animation.gif",
+                              targets=((("mouth", 1.8), ("eyes", 1.0)), (("pose", -1.2),), ()))
+            result.animation = synth.animate(catalog, cfg).out
+        result.seconds = time.perf_counter() - t0
+        return result
     finally:
         catalog.close()

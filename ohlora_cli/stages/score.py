@@ -50,6 +50,7 @@ class ScoreConfig:
     parser: str = "synthetic"
     parser_weights: str | None = None
     mode: str = "fixed"
+    detector: str = "fixed"
     cnns: str = "synthetic"
     batch_size: int = 64
     device: str = "auto"
@@ -60,6 +61,11 @@ class ScoreConfig:
             raise UsageError(f"unknown scorer {unknown[0]!r}", f"Use one of: {', '.join(SCORERS)}")
         if not self.scorers:
             raise UsageError("no scorer given", f"Pass --scorers with some of: {', '.join(SCORERS)}")
+        if self.detector not in ("fixed", "mtcnn"):
+            raise UsageError(f"--detector must be fixed or mtcnn, not {self.detector!r}", "Pass --detector fixed")
+        if self.detector == "mtcnn" and self.parser == "synthetic":
+            raise UsageError("the synthetic parser reads whole synthetic frames; it takes no face boxes",
+                             "Use --detector mtcnn with --parser bisenet")
         if self.mode not in ("fixed", "seed"):
             raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
         if self.batch_size <= 0:
@@ -97,12 +103,23 @@ class ParserScorer(Scorer):
     def __init__(self, cfg: ScoreConfig) -> None:
         from ohlora_cli.models.parsers import load_parser
 
-        self.parser = load_parser(cfg.parser, weights=cfg.parser_weights)
-        self.mode, self.scorer_id = cfg.mode, cfg.scorer_id
+        if cfg.detector == "mtcnn":
+            from ohlora_cli.models.detect import _mtcnn
+
+            _mtcnn()  # fail before any work when it is not installed
+            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights, crop_method="box")
+        else:
+            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights)
+        self.mode, self.scorer_id, self.detector = cfg.mode, cfg.scorer_id, cfg.detector
         self.properties, self.normalise = tuple(PROPERTY_NAMES), True
 
     def score(self, images: np.ndarray) -> np.ndarray:
-        parsed = self.parser.parse(images)
+        if self.detector == "mtcnn":
+            from ohlora_cli.models.detect import largest_face_boxes
+
+            parsed = self.parser.parse(images, boxes=largest_face_boxes(images))
+        else:
+            parsed = self.parser.parse(images)
         return compute_properties_batch(parsed.maps, parsed.crops, self.mode)
 
 
@@ -139,6 +156,20 @@ def build_scorers(catalog: Catalog, cfg: ScoreConfig) -> list[Scorer]:
     make = {"parser": lambda: ParserScorer(cfg), "cnn-filter": lambda: FilterCnnScorer(catalog, cfg.cnns),
             "property-cnn": lambda: PropertyCnnScorer(catalog, cfg.cnns)}
     return [make[name]() for name in dict.fromkeys(cfg.scorers)]
+
+
+def scorer_from_id(catalog: Catalog, scorer_id: str) -> Scorer:
+    """The scorer behind a stored scorer id (``parser-<name>/<mode>``, ``cnn-filter/<set>``,
+    ``property-cnn/<set>``), e.g. to score a new sample the way a direction set's scores were made."""
+    kind, _, rest = scorer_id.partition("/")
+    if kind.startswith("parser-") and rest in ("fixed", "seed"):
+        return ParserScorer(ScoreConfig(scorers=("parser",), parser=kind[len("parser-"):], mode=rest))
+    if kind == "cnn-filter" and rest:
+        return FilterCnnScorer(catalog, rest)
+    if kind == "property-cnn" and rest:
+        return PropertyCnnScorer(catalog, rest)
+    raise UsageError(f"unknown scorer id {scorer_id!r}",
+                     "Use parser-<parser>/<mode>, cnn-filter/<set> or property-cnn/<set>")
 
 
 @dataclass(frozen=True)

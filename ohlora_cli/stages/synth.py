@@ -156,14 +156,10 @@ def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict
     from sqlalchemy import insert
 
     from ohlora_cli.catalog.models import Score
-    from ohlora_cli.models.parsers import load_parser
-    from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+    from ohlora_cli.stages.score import scorer_from_id
 
-    if not scorer.startswith("parser-"):
-        raise UsageError(f"cannot score a new sample with scorer {scorer}", "Pass --group")
-    parser_name, mode = scorer[len("parser-"):].split("/")
-    parsed = load_parser(parser_name).parse(render(G, latent.w[None], device=device))
-    values = dict(zip(PROPERTY_NAMES, map(float, compute_properties_batch(parsed.maps, parsed.crops, mode)[0])))
+    sc = scorer_from_id(catalog, scorer)
+    values = dict(zip(sc.properties, map(float, sc.score(render(G, latent.w[None], device=device))[0])))
     if latent.image_id is not None:
         with catalog.write() as s:
             s.execute(insert(Score), [dict(image_id=latent.image_id, property=p, value=v, scorer=scorer, run_id=None)

@@ -44,6 +44,7 @@ class VectorfindConfig:
     name: str | None = None
     seed: int = 2025
     replace: bool = False
+    scorer: str | None = None
     extra: dict = field(default_factory=dict)
 
     def resolved_group_by(self) -> tuple[str, ...]:
@@ -100,15 +101,24 @@ def read_cutoff_csv(path: Path, group_by: tuple[str, ...]) -> np.ndarray:
     return np.array([float(by_name[p]) for p in group_by])
 
 
-def _scorer_for(catalog: Catalog, generator_id: int, props: list[str]) -> str:
+def _scorer_for(catalog: Catalog, generator_id: int, props: list[str], wanted: str | None = None) -> str:
     found = {p: scorers_with(catalog, generator_id, p) for p in props}
+    if wanted is not None:
+        lacking = [p for p, v in found.items() if wanted not in v]
+        if lacking:
+            raise NotFoundError(f"scorer {wanted} has no {lacking[0]!r} scores for this generator",
+                                "Run `ohlora score` with that scorer, or pick another --scorer")
+        return wanted
     missing = [p for p, v in found.items() if not v]
     if missing:
         raise NotFoundError(f"no scores for property {missing[0]!r} yet", "Run `ohlora score` first")
     common = set.intersection(*found.values())
     if not common:
         raise UsageError("no single scorer has all of " + ", ".join(props), "Score them with one scorer")
-    return sorted(common)[0]
+    if len(common) > 1:
+        raise UsageError(f"several scorers have all of {', '.join(props)} ({', '.join(sorted(common))})",
+                         "Pick one with --scorer")
+    return next(iter(common))
 
 
 def run(catalog: Catalog, cfg: VectorfindConfig) -> VectorfindResult:
@@ -116,7 +126,7 @@ def run(catalog: Catalog, cfg: VectorfindConfig) -> VectorfindResult:
     gen = resolve_generator(catalog, cfg.model)
     group_by = cfg.resolved_group_by()
     props = list(dict.fromkeys(list(cfg.properties) + list(group_by)))
-    scorer = _scorer_for(catalog, gen.id, props)
+    scorer = _scorer_for(catalog, gen.id, props, cfg.scorer)
     ids, values = score_matrix(catalog, scorer, props, generator_id=gen.id)
     if not np.isfinite(values).all():
         raise UsageError(f"scorer {scorer} has NaN or infinite scores", "Rescore with `ohlora score`")

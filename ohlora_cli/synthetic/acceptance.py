@@ -41,6 +41,22 @@ def label_correlations(labels: np.ndarray, props: np.ndarray) -> dict[str, float
     return out
 
 
+FILTER_CHECKS = {"male (gender < 0.5)": ("gender", "<", 0.5), "low quality (quality < 0.5)": ("quality", "<", 0.5),
+                 "old (age >= 0.5)": ("age", ">=", 0.5), "glasses (glass >= 0.5)": ("glass", ">=", 0.5)}
+
+
+def filter_occurrence(probs: dict[str, np.ndarray]) -> dict[str, float]:
+    """Fraction of samples the filter CNNs call male / low quality / old / with glasses (soft vote vs 0.5)."""
+    return {name: float((probs[p] < t).mean() if op == "<" else (probs[p] >= t).mean())
+            for name, (p, op, t) in FILTER_CHECKS.items()}
+
+
+def default_rules_pass_rate(probs: dict[str, np.ndarray]) -> float:
+    """Joint pass rate of the original's four filter rules (SPEC §4.2)."""
+    return float(((probs["gender"] >= 0.92) & (probs["quality"] >= 0.9) & (probs["age"] <= 0.008)
+                  & (probs["glass"] <= 0.01)).mean())
+
+
 def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int = 250) -> dict:
     from ohlora_cli.models.checkpoints import load_checkpoint
     from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
@@ -52,6 +68,8 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
     path = assets[str(model)].path if str(model) in assets else Path(model)
     G = load_checkpoint(path).build_generator()
     parser = load_parser("synthetic")
+    ensembles = _filter_ensembles()
+    probs: dict[str, list] = {p: [] for p in ensembles}
     props, labels, complete, ref = [], [], [], []
     for start in range(seed_start, seed_start + n, batch):
         seeds = np.arange(start, min(start + batch, seed_start + n))
@@ -60,13 +78,30 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
         parsed = parser.parse(images)
         props.append(compute_properties_batch(parsed.maps, parsed.crops))
         complete.append(face_complete(parsed.maps))
+        for p, ens in ensembles.items():
+            probs[p].append(ens.predict(images))
         labels.append(label)
         attrs = renderer.sample_attributes(seeds + 50_000)
         r_images, r_maps = renderer.render(attrs, seeds + 50_000, G.cfg.resolution)
         ref.append(compute_properties_batch(r_maps, r_images))
     props, labels, complete, ref = map(np.concatenate, (props, labels, complete, ref))
-    return {"n": n, "complete_rate": float(complete.mean()), "spread_ratio": spread_ratios(props, ref),
-            "label_r": label_correlations(labels, props) if G.cfg.label_size == 7 else {}}
+    out = {"n": n, "complete_rate": float(complete.mean()), "spread_ratio": spread_ratios(props, ref),
+           "label_r": label_correlations(labels, props) if G.cfg.label_size == 7 else {}}
+    if ensembles:
+        p = {k: np.concatenate(v) for k, v in probs.items()}
+        out["filter_occurrence"] = filter_occurrence(p)
+        out["default_rules_pass_rate"] = default_rules_pass_rate(p)
+    return out
+
+
+def _filter_ensembles() -> dict:
+    """The embedded filter CNN ensembles, by property ({} when not shipped yet)."""
+    from ohlora_cli.models.registry import embedded_cnns
+    from ohlora_cli.scoring.cnn_training import load_filter_ensemble
+
+    cnns = embedded_cnns()
+    return {p: load_filter_ensemble(cnns[f"cnn-{p}"].path) for p in ("gender", "quality", "age", "glass")
+            if f"cnn-{p}" in cnns}
 
 
 def main() -> None:

@@ -241,7 +241,11 @@ def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_d
                                  f"on {platform.processor() or platform.machine()} CPU",
                     f"faces with both eyes, mouth and hair ({n_check} samples)": round(figures["complete_rate"], 4),
                     "property spread vs renderer (std ratio)": {k: round(v, 3) for k, v in figures["spread_ratio"].items()},
-                    "label -> property Pearson r": {k: round(v, 3) for k, v in figures["label_r"].items()}},
+                    "label -> property Pearson r": {k: round(v, 3) for k, v in figures["label_r"].items()},
+                    **({"filter attributes found by the filter CNNs (fraction)":
+                        {k: round(v, 4) for k, v in figures["filter_occurrence"].items()},
+                        "joint pass rate of the original's 4 filter rules": round(figures["default_rules_pass_rate"], 4)}
+                       if "filter_occurrence" in figures else {})},
     }
     if make_default:
         manifest["default_generator"] = name

@@ -1,0 +1,110 @@
+"""``ohlora eval``: the 50-image protocol, its metrics, outputs, catalog rows and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from ohlora_cli.stages.evaluate import case_metrics, identity_drift, passes, pearson, summarise, edit_grid
+from tests.conftest import dump
+
+
+def test_grid_is_the_originals():
+    g = edit_grid()
+    assert g.shape == (50, 3)
+    # mouth is the outer loop, then eyes, then pose
+    assert g[:10].tolist() == [[e, -1.8, p] for e in (-1.2, 1.2) for p in (-1.8, -1.2, -0.6, 0.0, 0.6)]
+    assert sorted(set(g[:, 1].tolist())) == [-1.8, -0.9, 0.0, 0.9, 1.8]
+
+
+def test_metrics_and_pass_rule():
+    g = edit_grid()
+    rng = np.random.default_rng(0)
+    measured = {"eyes": 2 * g[:, 0] + 0.01 * rng.standard_normal(50), "mouth": -g[:, 1],
+                "pose": g[:, 2] + 0.1 * g[:, 0], "hair_color": np.ones(50), "hairstyle": g[:, 1]}
+    m = case_metrics(g, measured)
+    assert m["r_eyes"] > 0.999 and m["r_mouth"] == pytest.approx(-1.0)
+    assert m["off_mouth_hairstyle"] == pytest.approx(1.0) and np.isnan(m["off_eyes_hair_color"])
+    assert m["r_pose"] == pytest.approx(pearson(g[:, 2], g[:, 2] + 0.1 * g[:, 0]))
+    assert passes(m)  # |r| counts: a negative r passes too (the original's sign issue)
+    assert not passes({**m, "r_pose": 0.87})
+    assert not passes({**m, "r_eyes": float("nan")})
+    assert passes({**m, "r_pose": 0.87}, (0.9, 0.9, 0.8))
+
+
+def test_drift_only_counts_the_mask():
+    base = np.zeros((4, 4, 3), np.uint8)
+    edited = np.zeros((2, 4, 4, 3), np.uint8)
+    edited[:, :2] = 255  # top half changed
+    mask = np.zeros((4, 4), bool)
+    mask[2:] = True
+    assert identity_drift(base, edited, mask) == 0.0
+    mask[:] = True
+    assert identity_drift(base, edited, mask) == pytest.approx(0.5)
+    assert np.isnan(identity_drift(base, edited, np.zeros((4, 4), bool)))
+
+
+def test_summary_by_group():
+    rows = [{"r_eyes": 0.95, "r_mouth": -0.9, "r_pose": 0.9, "passed": True, "group": "hl", "drift": 0.1},
+            {"r_eyes": 0.5, "r_mouth": 0.2, "r_pose": float("nan"), "passed": False, "group": "lh", "drift": 0.3}]
+    sm = summarise(rows)
+    assert sm["mean_abs_r_eyes"] == pytest.approx(0.725) and sm["mean_abs_r_pose"] == pytest.approx(0.9)
+    assert sm["pass_rate"] == 0.5 and sm["pass_rate_by_group"] == {"hl": 1.0, "lh": 0.0}
+    assert sm["drift_mean"] == pytest.approx(0.2)
+
+
+@pytest.fixture
+def directions(cli):
+    cli("generate", "--n", "64", "--quiet")
+    cli("score", "--scorers", "parser", "--quiet")
+    cli("vectorfind", "--groups", "2", "--group-by", "hair_color", "--quiet")
+    cli("vectorfind", "--method", "global", "--name", "glob", "--quiet")
+
+
+def test_eval_compares_methods_on_the_same_cases(cli, directions, tmp_path, catalog_path):
+    r = cli("eval", "--cases", "2", "--compare", "svm,glob,svm@0-1", "--out", "ev")
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["method", "|r|", "eyes", "mouth"]
+    assert [line.split()[0] for line in lines[1:4]] == ["svm", "glob", "svm@0-1"]
+    assert "evaluated 2 cases of tiny with parser-synthetic/fixed" in lines[4]
+    out = tmp_path / "ev"
+    for name in ("report.md", "test_statistics.csv", "methods.png", "pass_rate_by_group.png", "test_result_svm.csv",
+                 "test_result_svm_0-1.csv", "scatter_glob.png"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader(open(out / "test_result_svm.csv")))
+    assert list(rows[0])[:8] == ["case", "vector_no", "passed", "group_name", "eyes_corr", "mouth_corr", "pose_corr",
+                                 "sum_abs_corr"]
+    assert [r["source"] for r in rows] == ["seed:5000000", "seed:5000001"]
+    assert {r["group_name"] for r in rows} <= {"h", "l"}
+    glob = list(csv.DictReader(open(out / "test_result_glob.csv")))
+    assert {r["group_name"] for r in glob} == {"all"}
+    stats = list(csv.DictReader(open(out / "test_statistics.csv")))
+    assert [s["method"] for s in stats] == ["svm", "glob", "svm@0-1"]
+    with sqlite3.connect(catalog_path) as conn:
+        evals = conn.execute("select method, scorer, summary_json from evaluations order by id").fetchall()
+        n_cases = conn.execute("select count(*) from evaluation_cases").fetchone()[0]
+    assert [e[0] for e in evals] == ["svm", "glob", "svm@0-1"] and n_cases == 6
+    summary = json.loads(evals[0][2])
+    assert summary["cases"] == 2 and set(summary["off_target_matrix"]) == {"eyes", "mouth", "pose"}
+    # a layer-restricted edit changes the images less outside the face than ... at least differently
+    assert stats[0]["drift_mean"] != stats[2]["drift_mean"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--compare", "nope"), "Error: no direction set or method named 'nope' for tiny."),
+    (("--compare", "svm", "--directions", "glob"), "Error: --compare and --directions exclude each other"),
+    (("--pass", "0.9,x"), "Error: --pass"),
+    (("--pass", "0.9,0.9"), "Error: --pass needs three thresholds in [0, 1]"),
+    (("--cases", "0"), "Error: --cases must be at least 1, got 0"),
+    (("--scorer", "cnn-filter/synthetic"), "Error: scorer cnn-filter/synthetic does not measure eyes"),
+    (("--scorer", "oracle"), "Error: unknown scorer id 'oracle'"),
+])
+def test_bad_input(cli, directions, catalog_path, args, message):
+    before = dump(catalog_path)
+    r = cli("eval", "--cases", "1", *args, ok=False)
+    assert r.exit_code == 1 and r.stderr.startswith(message), r.stderr
+    assert dump(catalog_path) == before
