@@ -256,17 +256,17 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
     from ohlora_cli.models.inference import pick_device, render
     from ohlora_cli.models.parsers import load_parser
     from ohlora_cli.models.registry import load_generator, resolve_generator
-    from ohlora_cli.stages.score import scorer_from_id
+    from ohlora_cli.stages.score import scorer_from_id, scorer_properties
     from ohlora_cli.stages.synth import direction_matrix
 
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
     methods = resolve_methods(catalog, gen, cfg.methods)
-    measure = scorer_from_id(catalog, cfg.scorer)
-    missing = [p for p in EDITED if p not in measure.properties]
+    missing = [p for p in EDITED if p not in scorer_properties(cfg.scorer)]
     if missing:
         raise UsageError(f"scorer {cfg.scorer} does not measure {missing[0]}",
                          "Use --scorer parser-synthetic/fixed or property-cnn/<set>")
+    measure = scorer_from_id(catalog, cfg.scorer)
     for label, ds, _ in methods:
         with catalog.read() as s:
             from ohlora_cli.catalog.models import Direction

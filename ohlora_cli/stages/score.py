@@ -158,6 +158,17 @@ def build_scorers(catalog: Catalog, cfg: ScoreConfig) -> list[Scorer]:
     return [make[name]() for name in dict.fromkeys(cfg.scorers)]
 
 
+def scorer_properties(scorer_id: str) -> tuple[str, ...]:
+    """The properties a scorer id measures, without loading anything."""
+    kind = scorer_id.partition("/")[0]
+    if kind == "cnn-filter":
+        return FILTER_PROPERTIES
+    if kind.startswith("parser-") or kind == "property-cnn":
+        return tuple(PROPERTY_NAMES)
+    raise UsageError(f"unknown scorer id {scorer_id!r}",
+                     "Use parser-<parser>/<mode>, cnn-filter/<set> or property-cnn/<set>")
+
+
 def scorer_from_id(catalog: Catalog, scorer_id: str) -> Scorer:
     """The scorer behind a stored scorer id (``parser-<name>/<mode>``, ``cnn-filter/<set>``,
     ``property-cnn/<set>``), e.g. to score a new sample the way a direction set's scores were made."""

@@ -113,17 +113,61 @@ class RenderedFaces:
 CLASS_WEIGHTS = np.array([1.0, 1.0, 4.0, 4.0, 16.0, 16.0, 2.0, 8.0, 10.0, 8.0, 1.0], np.float32)
 
 
+RARE_ATTRIBUTES = ("gender", "age", "glasses", "quality")
+
+
+def rare_tails(stats: AttributeStats) -> dict[str, tuple[float, bool]]:
+    """Per rare filter attribute: the z value where it crosses 0.5 under the warm-up's quantile mapping,
+    and whether the rare side is the upper tail (male, old, glasses) or the lower one (low quality)."""
+    from statistics import NormalDist
+
+    out = {}
+    for name in RARE_ATTRIBUTES:
+        q = stats.quantiles[renderer.ATTRIBUTE_NAMES.index(name)]
+        u = float(np.searchsorted(q, 0.5) / (len(q) - 1))
+        u = min(max(u, 1e-4), 1 - 1e-4)
+        out[name] = (NormalDist().inv_cdf(u), name != "quality")
+    return out
+
+
+def oversample_rare(z: np.ndarray, rng: np.random.Generator, tails: dict[str, tuple[float, bool]],
+                    fraction: float) -> np.ndarray:
+    """Move each rare attribute's z dim into its rare tail for ``fraction`` of the batch (in place).
+
+    At generation time z ~ N(0, I) keeps the natural rates; the warm-up just sees enough male / old /
+    glasses / low-quality targets to learn them (at ~4–10 % they were drowned out).
+    """
+    from statistics import NormalDist
+
+    inv = np.vectorize(NormalDist().inv_cdf)
+    for name, (z_cut, upper) in tails.items():
+        j = LATENT_ATTRIBUTES.index(name)
+        pick = rng.random(len(z)) < fraction
+        if pick.any():
+            u_cut = NormalDist().cdf(z_cut)
+            u = rng.uniform(u_cut, 1 - 1e-6, pick.sum()) if upper else rng.uniform(1e-6, u_cut, pick.sum())
+            z[pick, j] = inv(u)
+    return z
+
+
 def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
                       lr: float = 2e-3, log=print, log_every: int = 100, state_path: Path | None = None,
-                      save_every: int = 500) -> list[dict]:
+                      save_every: int = 500, rare_fraction: float = 0.0, mapping_boost: float = 1.0) -> list[dict]:
     """Regress G(z, label) onto render(attributes_from_latent(z, label)): class-weighted L1 at 64 px + L1 at 16 px.
 
-    Resumable: with ``state_path`` the weights, optimiser and step are saved every ``save_every`` steps
-    (temp file + ``os.replace``) and picked up again; step ``s`` draws its data from (seed, s) alone.
+    ``rare_fraction`` > 0 oversamples the rare filter attributes (:func:`oversample_rare`);
+    ``mapping_boost`` multiplies the mapping network's lr (its GenForce lr multiplier of 0.01 makes the
+    few meaningful z dims slow to find).  Resumable: with ``state_path`` the weights, optimiser and step
+    are saved every ``save_every`` steps (temp file + ``os.replace``) and picked up again; step ``s``
+    draws its data from (seed, s) alone.
     """
     import os
 
-    opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
+    mapping = [p for n, p in G.named_parameters() if n.startswith("mapping.")]
+    rest = [p for n, p in G.named_parameters() if not n.startswith("mapping.")]
+    opt = torch.optim.Adam([{"params": rest}, {"params": mapping, "lr": lr * mapping_boost}], lr=lr,
+                           betas=(0.0, 0.99))
+    tails = rare_tails(stats) if rare_fraction > 0 else {}
     history: list[dict] = []
     start = 0
     if state_path is not None and Path(state_path).exists():
@@ -137,6 +181,8 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
         rng = np.random.default_rng([seed, 7, step])
         z = rng.standard_normal((batch_size, G.cfg.z_dim)).astype(np.float32)
         label = rng.standard_normal((batch_size, G.cfg.label_size)).astype(np.float32)
+        if tails:
+            z = oversample_rare(z, rng, tails, rare_fraction)
         attrs, tex = attributes_from_latent(z, label, stats)
         images, maps = renderer.render(attrs, tex, G.cfg.resolution)
         target, weight = to_tensor(images), torch.from_numpy(CLASS_WEIGHTS[maps])[:, None]
@@ -165,7 +211,7 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
 
 def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: int = 16, seed: int = 0,
                r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, threads: int = 2,
-               log=print) -> dict:
+               rare_fraction: float = 0.0, mapping_boost: float = 1.0, log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
     from ohlora_cli.models.checkpoints import save_checkpoint
     from ohlora_cli.training import GanTrainer, TrainConfig
@@ -177,7 +223,8 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     stats = attribute_stats()
     G, D = StyleGANGenerator(BASE_G), StyleGANDiscriminator(BASE_D)
     history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log,
-                                state_path=out / "warmup-state.pt")
+                                state_path=out / "warmup-state.pt", rare_fraction=rare_fraction,
+                                mapping_boost=mapping_boost)
     (out / "warmup.json").write_text(json.dumps(history))
     t_warm = time.perf_counter() - t0
     cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
@@ -188,7 +235,9 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     result = trainer.run(resume=True)
     G_final = trainer.G_ema or G
     meta = {"recipe": f"python -m ohlora_cli.synthetic.train_base --out {out} --supervised-steps {supervised_steps} "
-                      f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed} --threads {threads}",
+                      f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed} --threads {threads}"
+                      + (f" --rare-fraction {rare_fraction:g}" if rare_fraction else "")
+                      + (f" --mapping-boost {mapping_boost:g}" if mapping_boost != 1.0 else ""),
             "warmup_seconds": round(t_warm, 1), "gan_seconds": round(result.seconds, 1),
             "attribute_stats": stats.to_dict(), "label_attributes": list(LABEL_ATTRIBUTES)}
     save_checkpoint(out / "base.pt", G_final, D=D, lineage={"recipe": meta["recipe"]}, meta=meta)
@@ -203,10 +252,14 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rare-fraction", type=float, default=0.0,
+                    help="warm-up: share of each batch moved into each rare filter attribute's tail")
+    ap.add_argument("--mapping-boost", type=float, default=1.0, help="warm-up: lr multiplier of the mapping network")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
                          batch_size=args.batch_size, seed=args.seed, threads=args.threads,
+                         rare_fraction=args.rare_fraction, mapping_boost=args.mapping_boost,
                          log=lambda row: print(json.dumps(row), flush=True))
     print(json.dumps({k: v for k, v in summary.items()}, default=str))
 
