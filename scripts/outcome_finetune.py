@@ -88,7 +88,7 @@ def main() -> None:
                                 "fresh": measure(catalog, name, args.fresh, rules)}
         print(json.dumps({name: report["runs"][name]}), flush=True)
     base = report["runs"]["synthetic-base"]["fresh"]
-    print(f"\n| generator | fine-tune time | joint pass | " + " | ".join(rules_text) + " | "
+    print("\n| generator | fine-tune time | joint pass | " + " | ".join(rules_text) + " | "
           + " | ".join(f"{q} spread" for q in SPREAD) + " |")
     print("|---" * (3 + len(rules_text) + len(SPREAD)) + "|")
     for name, run in report["runs"].items():

@@ -19,6 +19,9 @@ def demo(
     groups: Annotated[int, typer.Option("--groups", help="vectorfind groups (2^k).")] = 16,
     finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps (0 = skip).")] = 150,
     cases: Annotated[int, typer.Option("--cases", help="eval cases (50 edited images each).")] = 20,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules before fine-tuning [default: the "
+                                                                  "synthetic CNNs' hard decisions, e.g. "
+                                                                  "'quality>=0.5'].")] = None,
     model: ModelOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -27,7 +30,7 @@ def demo(
     from ohlora_cli.stages import demo as stage
 
     r = stage.run(out, n=n, groups=groups, model=model, finetune_steps=finetune_steps, cases=cases,
-                  log=lambda m: say_err(m, quiet))
+                  rules=tuple(rule) if rule else stage.DEMO_RULES, log=lambda m: say_err(m, quiet))
     say(f"demo finished in {r.seconds:.1f} s: catalog {r.catalog}, {r.images} images per generator")
     say("  filter pass rate: " + ", ".join(f"{g} {v:.1%}" for g, v in r.pass_rates.items()))
     say("  direction validation accuracy: " + ", ".join(f"{p} {a:.3f}" for p, a in r.accuracy.items()))

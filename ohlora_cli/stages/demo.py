@@ -24,6 +24,9 @@ from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save
 from ohlora_cli.stages import evaluate, filter as filter_stage, finetune, generate, score, synth, vectorfind
 
 METHODS = ("svm", "conditional")
+# The synthetic CNNs' hard decisions (probability 0.5): leave out what they call male, low quality, old
+# or with glasses.  The original's thresholds (0.92 / 0.9 / 0.008 / 0.01) fit its own CNNs' calibration.
+DEMO_RULES = ("gender>=0.5", "quality>=0.5", "age<=0.5", "glass<=0.5")
 
 
 @dataclass
@@ -43,13 +46,14 @@ class DemoResult:
     eval_summary: dict[str, dict] = field(default_factory=dict)
 
 
-def _pass_rate(catalog, name: str, model: str) -> tuple[float, int]:
-    r = filter_stage.run(catalog, name=name, rules=list(filter_stage.DEFAULT_RULES), model=model, replace=True)
+def _pass_rate(catalog, name: str, model: str, rules) -> tuple[float, int]:
+    r = filter_stage.run(catalog, name=name, rules=list(rules), model=model, replace=True)
     return (r.passed / r.total if r.total else 0.0), r.passed
 
 
 def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None, faces: int = 3,
-        finetune_steps: int = 150, cases: int = 20, log=lambda message: None) -> DemoResult:
+        finetune_steps: int = 150, cases: int = 20, rules: tuple[str, ...] = DEMO_RULES,
+        log=lambda message: None) -> DemoResult:
     t0 = time.perf_counter()
     if n < 1:
         raise UsageError(f"--n must be positive, got {n}", "Pass e.g. --n 2000")
@@ -67,8 +71,8 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
                          contact_sheet(np.stack([load_png(Path(p)) for (p,) in rows]), 8, scale=2))
         log("2/8 score them (synthetic parser + the original's algorithms; gender / quality / age / glass CNNs)")
         score.run(catalog, score.ScoreConfig(model=parent))
-        rate_before, passed = _pass_rate(catalog, "demo-train", parent)
-        log(f"3/8 filter: {passed} of {n} pass the original's four rules ({rate_before:.1%})")
+        rate_before, passed = _pass_rate(catalog, "demo-train", parent, rules)
+        log(f"3/8 filter: {passed} of {n} pass {', '.join(rules)} ({rate_before:.1%})")
         result = DemoResult(out, catalog.path, n, sheet, [], {}, 0.0, parent, {parent: rate_before})
         target = parent
         if finetune_steps and passed >= 8:
@@ -81,7 +85,7 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
             log(f"5/8 generate {n} images with demo-ft and score them")
             generate.run(catalog, GenerateConfig(n=n, model=target))
             score.run(catalog, score.ScoreConfig(model=target))
-            result.pass_rates[target] = _pass_rate(catalog, "demo-ft-check", target)[0]
+            result.pass_rates[target] = _pass_rate(catalog, "demo-ft-check", target, rules)[0]
         else:
             log(f"4/8 fine-tune skipped ({passed} images pass; 8 needed) — 5/8 continue with {parent}")
         log(f"6/8 find eyes / mouth / pose directions in {groups} groups: the original's SVM and the conditional method")
