@@ -57,10 +57,18 @@ def svm_direction(w: np.ndarray, scores: np.ndarray, *, ratio: float = 0.2, seed
     bot_tr, bot_va = _split(bottom, rng, train_fraction)
     x_tr = np.concatenate([w[top_tr], w[bot_tr]])
     y_tr = np.concatenate([np.ones(len(top_tr)), np.zeros(len(bot_tr))])
-    svm = LinearSVC(random_state=seed, max_iter=1000, tol=1e-4, C=1.0, dual="auto").fit(x_tr, y_tr)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        svm = LinearSVC(random_state=seed, max_iter=1000, tol=1e-4, C=1.0, dual="auto").fit(x_tr, y_tr)
     coef = svm.coef_[0].astype(np.float64)
     vector = (coef / np.linalg.norm(coef)).astype(np.float32)
-    metrics = {"train_n": int(len(y_tr)), "k": int(len(top))}
+    # the original's 1,000 liblinear iterations do not always converge: recorded, not printed
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    metrics = {"train_n": int(len(y_tr)), "k": int(len(top)), "converged": converged}
     if len(top_va) and len(bot_va):
         x_va = np.concatenate([w[top_va], w[bot_va]])
         y_va = np.concatenate([np.ones(len(top_va)), np.zeros(len(bot_va))])

@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--preset", action="append", default=None)
     ap.add_argument("--rule", action="append", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ema", type=float, default=0.0, help="EMA decay of the saved generator (0 = raw, as the original)")
+    ap.add_argument("--lr", type=float, default=1e-4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from ohlora_cli.catalog.db import open_catalog
@@ -78,9 +80,9 @@ def main() -> None:
     report["runs"]["synthetic-base"] = {"fresh": measure(catalog, "synthetic-base", args.fresh, rules)}
     for preset in args.preset or ["v8", "v1"]:
         t = time.perf_counter()
-        name = f"ft-{preset}"
+        name = f"ft-{preset}" + (f"-ema{args.ema:g}" if args.ema else "") + (f"-lr{args.lr:g}" if args.lr != 1e-4 else "")
         cfg = finetune.FinetuneConfig(model="synthetic-base", selection="train", out=name, preset=preset,
-                                      steps=args.steps, monitor_every=100, log_every=50,
+                                      steps=args.steps, monitor_every=100, log_every=50, ema=args.ema, lr=args.lr,
                                       checkpoint_every=100)
         r = finetune.run(catalog, cfg, args.out / "runs", log=lambda row: print(json.dumps(row), flush=True))
         seconds = time.perf_counter() - t
@@ -97,7 +99,8 @@ def main() -> None:
         print(f"| {name} | {run.get('seconds', 0):.0f} s | {fr['joint']:.1%} | "
               + " | ".join(f"{fr['per_rule'][r]:.1%}" for r in rules_text) + " | "
               + " | ".join(f"{v:.2f}" for v in spread) + " |")
-    (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    tag = "-".join(args.preset or ["v8", "v1"]) + (f"-ema{args.ema:g}" if args.ema else "")
+    (args.out / f"report-{tag}.json").write_text(json.dumps(report, indent=1))
     catalog.close()
 
 

@@ -139,7 +139,7 @@ def test_check_finds_damaged_vectors(cli, catalog_path):
 def test_status_counts(cli):
     cli("generate", "--n", "3")
     out = cli("catalog", "status").stdout
-    assert "  images                  3\n" in out
+    assert f"  {'images':<17} {3:>9}\n" in out
     assert "images of tiny (labels random): 3" in out and "runs generate/done: 1" in out
 
 
@@ -152,7 +152,7 @@ def test_example_catalog_is_current_and_usable(cli, tmp_path):
     shutil.copy(GOLDEN.parents[1] / "ohlora.db.example", tmp_path / "ex.db")
     out = cli("catalog", "status", "--catalog", "ex.db").stdout
     assert "images of tiny (labels random): 50" in out
-    assert "  directions             48\n" in out and "  identities             19\n" in out
+    assert f"  {'directions':<17} {48:>9}\n" in out and f"  {'identities':<17} {19:>9}\n" in out
     cli("catalog", "check", "--catalog", "ex.db")
     r = cli("synth", "--catalog", "ex.db", "--identity", "seed-v8-83", "--directions", "seed-v8", "--eyes", "1",
             "--out", "x.png")

@@ -42,7 +42,7 @@ def status(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> No
     cat = open_catalog(catalog, create=False)
     say(f"catalog {catalog}")
     for name, count in table_counts(cat).items():
-        say(f"  {name:<15} {count:>9}")
+        say(f"  {name:<17} {count:>9}")
     with cat.read() as s:
         per_gen = s.execute(select(Generator.name, Image.label_mode, func.count(Image.id))
                             .join(Image, Image.generator_id == Generator.id)

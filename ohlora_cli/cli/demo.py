@@ -20,8 +20,7 @@ def demo(
     finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps (0 = skip).")] = 150,
     cases: Annotated[int, typer.Option("--cases", help="eval cases (50 edited images each).")] = 20,
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules before fine-tuning [default: the "
-                                                                  "synthetic CNNs' hard decisions, e.g. "
-                                                                  "'quality>=0.5'].")] = None,
+                                                                  "original's four with quality>=0.1].")] = None,
     model: ModelOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

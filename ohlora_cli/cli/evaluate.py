@@ -52,4 +52,5 @@ def evaluate(
         sm = m.summary
         say(f"{m.label:<22} {sm['mean_abs_r_eyes']:>8.4f} {sm['mean_abs_r_mouth']:>7.4f} {sm['mean_abs_r_pose']:>7.4f} "
             f"{sm['pass_rate']:>7.1%} {sm['off_target_mean_abs']:>8.4f} {sm['drift_mean']:>7.4f}")
-    say(f"evaluated {r.cases} cases of {r.generator} with {r.scorer} in {r.seconds:.0f} s; report {r.out / 'report.md'}")
+    say(f"evaluated {r.cases} cases of {r.generator} with {r.scorer} in {r.seconds:.1f} s; "
+        f"report {r.out / 'report.md'}")

@@ -72,7 +72,7 @@ def finetune(
                                monitor_n=monitor_n, checkpoint_every=checkpoint_every, log_every=log_every,
                                resume=resume, device=device)
     cat = open_catalog(catalog, quiet=quiet)
-    root = runs or Path(catalog).resolve().parent / "runs"
+    root = runs or Path(catalog).parent / "runs"
 
     def log(row: dict) -> None:
         keys = ("step", "d_loss", "g_loss", "d_auroc", "mean_gender", "mean_quality", "mean_age", "mean_glass",
@@ -91,4 +91,5 @@ def finetune(
         first, last = r.monitor[0], r.monitor[-1]
         for key in ("mean_gender", "mean_quality", "mean_age", "mean_glass", "pass_rate"):
             say(f"{key:<13} {first[key]:.4f} -> {last[key]:.4f}")
-    say(f"fine-tuned {r.generator} for {r.steps} steps on {r.images} images in {r.seconds:.0f} s; run folder {r.run_dir}")
+    say(f"fine-tuned {r.generator} for {r.steps} steps on {r.images} images in {r.seconds:.1f} s; "
+        f"run folder {r.run_dir}")

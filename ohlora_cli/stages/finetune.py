@@ -258,15 +258,19 @@ def load_selection(catalog: Catalog, ids: list[int], gen: Generator, G, device, 
 
 
 class FilterMonitor:
-    """Mean filter CNN scores and the default-rule pass rate of ``n`` fixed samples (SPEC §5 monitoring)."""
+    """Mean filter CNN scores of ``n`` fixed samples and the pass rate of the selection's filter-CNN rules
+    (the original's four when it has none) — SPEC §5 monitoring."""
 
-    def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int) -> None:
+    def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int, rules: list[str] | None = None,
+                 cnns: str = "synthetic") -> None:
         from ohlora_cli.models.inference import latents_for_seeds
         from ohlora_cli.stages.filter import DEFAULT_RULES, apply_rules, parse_rule
-        from ohlora_cli.stages.score import FilterCnnScorer
+        from ohlora_cli.stages.score import FILTER_PROPERTIES, FilterCnnScorer
 
-        self.scorer = FilterCnnScorer(catalog, "synthetic")
-        self.rules = [parse_rule(r) for r in DEFAULT_RULES]
+        self.scorer = FilterCnnScorer(catalog, cnns)
+        parsed = [parse_rule(r) for r in (rules or [])]
+        parsed = [r for r in parsed if r.prop in FILTER_PROPERTIES]
+        self.rules = parsed or [parse_rule(r) for r in DEFAULT_RULES]
         self._apply = apply_rules
         z, label = latents_for_seeds(np.arange(MONITOR_SEED0, MONITOR_SEED0 + n), z_dim, label_size,
                                      "random" if label_size else "none")
@@ -401,7 +405,12 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                 "steps_resolved": steps, "trainable": {"G": counts[0], "D": counts[1]}, "no_grad": no_grad,
                 "run_dir": str(run_dir)}
     (run_dir / "finetune_config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
-    monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim) if cfg.monitor_every else None
+    monitor = None
+    if cfg.monitor_every:
+        from ohlora_cli.stages.filter import selection_ids
+
+        sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")
+        monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules)
     history: list[dict] = []
 
     def _log(row: dict) -> None:
@@ -416,6 +425,8 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     if trainer.G_ema is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
         trainer.G_ema.load_state_dict(G.state_dict())
     limit = parse_duration(cfg.time) if cfg.time else None
+    if monitor is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
+        history.append({"step": 0, **monitor(0, G)})  # the parent's numbers, before any step
     with stage_run(catalog, "finetune", resolved) as run_id:
         if on_start is not None:
             on_start("train", steps if limit is None else 0)
