@@ -19,7 +19,7 @@ def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
     assert lines[6] == "  contact sheet: d/contact_sheet.png"
     assert [line.rsplit(" ", 1)[1] for line in lines[7:10]] == [f"d/sweeps-image{i}.png" for i in (121, 122, 123)]
     assert lines[10] == "  animation: d/animation.gif"
-    assert load_png(tmp_path / "d" / "sweeps-image121.png").shape[0] > 3 * 96
+    assert load_png(tmp_path / "d" / "sweeps-image121.png").shape[0] >= 3 * 64  # three sweeps of 64-px faces
     assert (tmp_path / "d" / "eval" / "methods.png").exists()
     with sqlite3.connect(tmp_path / "d" / "ohlora.db") as conn:
         assert conn.execute("select count(*) from images").fetchone() == (240,)
