@@ -136,3 +136,18 @@ def test_mtcnn_detector_is_an_optional_extra(cli):
     else:
         assert r.stderr == ("Error: the MTCNN face detector (facenet-pytorch) is not installed. Install it without "
                             "its dependencies: pip install --no-deps facenet-pytorch\n")
+
+
+def test_property_cnn_scores_without_a_parser(cli, catalog_path):
+    cli("generate", "--n", "40")
+    r = cli("score", "--scorers", "property-cnn,parser")
+    assert r.stdout.rstrip().endswith(": property-cnn/synthetic 40, parser-synthetic/fixed 40")
+    with sqlite3.connect(catalog_path) as conn:
+        n = conn.execute("select count(*) from scores where scorer = 'property-cnn/synthetic'").fetchone()[0]
+        norms = conn.execute("select count(*) from normalisations where scorer = 'property-cnn/synthetic'").fetchone()
+    assert n == 40 * 8 and norms == (8,)
+    # two scorers now have eyes / mouth / pose: vectorfind asks which one, then uses it
+    r = cli("vectorfind", "--groups", "2", "--group-by", "hair_color", ok=False)
+    assert "several scorers have all of eyes, mouth, pose, hair_color" in r.stderr and "--scorer" in r.stderr
+    r = cli("vectorfind", "--groups", "2", "--group-by", "hair_color", "--scorer", "property-cnn/synthetic")
+    assert "found 6 directions (svm)" in r.stdout
