@@ -24,8 +24,11 @@ def demo(
     model: ModelOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run generate → score → filter → finetune → generate → score → vectorfind → eval → synth on the
-    embedded default into one folder; say where the report and pictures are."""
+    """Run the whole pipeline on the embedded default into one folder; say where the pictures are.
+
+    generate → score → filter → finetune → generate → score → vectorfind (svm, conditional) → eval →
+    synth sweeps and an animation.
+    """
     from ohlora_cli.stages import demo as stage
 
     r = stage.run(out, n=n, groups=groups, model=model, finetune_steps=finetune_steps, cases=cases,

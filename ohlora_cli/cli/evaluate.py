@@ -31,8 +31,11 @@ def evaluate(
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
-    """Edit each case on the 50-image grid (eyes ±1.2 × mouth 5 × pose 5), measure, and report Pearson r,
-    the pass rate, off-target r, identity drift and per-group results; every method sees the same cases."""
+    """Run the original's 50-image test for one or more direction sets on the same cases.
+
+    Each case is edited on the grid eyes ±1.2 × mouth (5) × pose (5) and measured; the report gives
+    Pearson r, the pass rate, the off-target matrix, identity drift and per-group results.
+    """
     from ohlora_cli.config import parse_values
     from ohlora_cli.errors import UsageError
     from ohlora_cli.progress import LazyProgress
