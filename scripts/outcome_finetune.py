@@ -80,7 +80,8 @@ def main() -> None:
     report["runs"]["synthetic-base"] = {"fresh": measure(catalog, "synthetic-base", args.fresh, rules)}
     for preset in args.preset or ["v8", "v1"]:
         t = time.perf_counter()
-        name = f"ft-{preset}" + (f"-ema{args.ema:g}" if args.ema else "") + (f"-lr{args.lr:g}" if args.lr != 1e-4 else "")
+        name = f"ft-{preset}" + (f"-ema{args.ema:g}" if args.ema else "") + (f"-lr{args.lr:g}" if args.lr != 1e-4 else "") \
+            + f"-s{args.steps}"
         cfg = finetune.FinetuneConfig(model="synthetic-base", selection="train", out=name, preset=preset,
                                       steps=args.steps, monitor_every=100, log_every=50, ema=args.ema, lr=args.lr,
                                       checkpoint_every=100)
@@ -99,7 +100,8 @@ def main() -> None:
         print(f"| {name} | {run.get('seconds', 0):.0f} s | {fr['joint']:.1%} | "
               + " | ".join(f"{fr['per_rule'][r]:.1%}" for r in rules_text) + " | "
               + " | ".join(f"{v:.2f}" for v in spread) + " |")
-    tag = "-".join(args.preset or ["v8", "v1"]) + (f"-ema{args.ema:g}" if args.ema else "")
+    tag = "-".join(args.preset or ["v8", "v1"]) + (f"-ema{args.ema:g}" if args.ema else "") \
+        + (f"-lr{args.lr:g}" if args.lr != 1e-4 else "") + f"-s{args.steps}"
     (args.out / f"report-{tag}.json").write_text(json.dumps(report, indent=1))
     catalog.close()
 
