@@ -132,3 +132,20 @@ def test_conditional_from_unconditional_keeps_every_other_weight():
             assert torch.equal(D.state_dict()[k], v), k
     missing = no_grad_parameters(G, {n for n, _ in G.named_parameters()})
     assert "synthesis.output0.weight" in missing and all(n.startswith("synthesis.output") for n in missing)
+
+
+def test_discriminator_from_its_own_file(cli, selection, tmp_path):
+    from ohlora_cli.models.checkpoints import load_checkpoint
+    from ohlora_cli.models.registry import embedded_generators
+
+    G = load_checkpoint(embedded_generators()["tiny"].path).build_generator()
+    torch.manual_seed(0)
+    D = StyleGANDiscriminator(DiscriminatorConfig(32, label_size=7, fmaps_base=G.cfg.fmaps_base,
+                                                  fmaps_max=G.cfg.fmaps_max))
+    torch.save(D.state_dict(), tmp_path / "dis.pth")  # the original keeps D in a bare state-dict file
+    r = cli("finetune", "--selection", "all", "--out", "withd", "--steps", "1", "--monitor-every", "0",
+            "--d-model", tmp_path / "dis.pth")
+    assert "fine-tuned withd for 1 steps" in r.stdout
+    torch.save(G.state_dict(), tmp_path / "gen.pth")
+    r = cli("finetune", "--selection", "all", "--out", "x", "--steps", "1", "--d-model", tmp_path / "gen.pth", ok=False)
+    assert r.exit_code == 1 and "holds no discriminator weights" in r.stderr and "Traceback" not in r.stderr

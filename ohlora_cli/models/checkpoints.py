@@ -115,6 +115,20 @@ def load_checkpoint(path: Path | str, *, g_overrides: dict | None = None) -> Loa
     return LoadedCheckpoint(kind, g_cfg, g_state, d_cfg, d_state if d_cfg else None)
 
 
+def load_discriminator(path: Path | str) -> StyleGANDiscriminator:
+    """A discriminator kept in its own file (the original's ``stylegan_dis_*.pth``, a GenForce
+    checkpoint's ``discriminator`` or an ohlora file), architecture inferred from shapes."""
+    obj = read_file(path)
+    state = obj.get("discriminator", obj) if isinstance(obj, dict) else None
+    d_cfg = infer_discriminator_config(state) if isinstance(state, dict) else None
+    if d_cfg is None:
+        raise CheckpointError(f"{path} holds no discriminator weights",
+                              "Pass the original's stylegan_dis_*.pth or a GenForce checkpoint")
+    D = StyleGANDiscriminator(d_cfg)
+    _load_into(D, state, strict=True, what="discriminator")
+    return D
+
+
 def save_checkpoint(path: Path, G: StyleGANGenerator, *, D: StyleGANDiscriminator | None = None,
                     G_smooth: StyleGANGenerator | None = None, lineage: dict | None = None,
                     meta: dict | None = None) -> None:

@@ -296,21 +296,14 @@ class FilterMonitor:
 
 
 def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
-    from ohlora_cli.models.checkpoints import infer_discriminator_config, load_checkpoint, read_file
+    from ohlora_cli.models.checkpoints import load_checkpoint, load_discriminator
     from ohlora_cli.models.registry import generator_file
 
     ckpt = load_checkpoint(generator_file(gen))
     G = ckpt.build_generator().train()
     D = ckpt.build_discriminator()
     if cfg.d_model is not None:
-        obj = read_file(cfg.d_model)
-        state = obj.get("discriminator", obj) if isinstance(obj, dict) else None
-        d_cfg = infer_discriminator_config(state) if isinstance(state, dict) else None
-        if d_cfg is None:
-            raise CheckpointError(f"{cfg.d_model} holds no discriminator weights",
-                                  "Pass the original's stylegan_dis_*.pth or a GenForce checkpoint")
-        D = StyleGANDiscriminator(d_cfg)
-        D.load_state_dict(state)
+        D = load_discriminator(cfg.d_model)
     if cfg.from_original:
         if G.cfg.label_size:
             raise UsageError(f"{gen.name} is already conditional (label {G.cfg.label_size})",
