@@ -9,7 +9,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from ohlora_cli.stages.evaluate import case_metrics, identity_drift, passes, pearson, summarise, edit_grid
+from ohlora_cli.stages.evaluate import (case_metrics, edit_grid, effect_sizes, identity_drift, passes, pearson,
+                                       summarise)
 from tests.conftest import dump
 
 
@@ -34,6 +35,26 @@ def test_metrics_and_pass_rule():
     assert not passes({**m, "r_pose": 0.87})
     assert not passes({**m, "r_eyes": float("nan")})
     assert passes({**m, "r_pose": 0.87}, (0.9, 0.9, 0.8))
+
+
+def test_effect_size_tells_a_big_side_effect_from_a_small_one():
+    g = edit_grid()
+    spread = {"eyes": 0.5, "mouth": 1.0, "pose": 1.0, "hair_color": 2.0, "hairstyle": 1.0}
+    measured = {"eyes": 0.25 * g[:, 0], "mouth": g[:, 1], "pose": g[:, 2], "hair_color": 0.01 * g[:, 1], "hairstyle": 0.5 * g[:, 1] + 3.0}
+    eff = effect_sizes(g, measured, spread)
+    # eyes: slope 0.25 over the range 2.4 = 0.6, in units of its spread 0.5
+    assert eff["eff_eyes_eyes"] == pytest.approx(1.2)
+    # both side effects of the mouth edit are perfectly correlated (|r| = 1) but differ 100-fold in size
+    r = case_metrics(g, measured)
+    assert r["off_mouth_hair_color"] == pytest.approx(1.0) and r["off_mouth_hairstyle"] == pytest.approx(1.0)
+    assert eff["eff_mouth_hair_color"] == pytest.approx(0.01 * 3.6 / 2.0)
+    assert eff["eff_mouth_hairstyle"] == pytest.approx(0.5 * 3.6 / 1.0)
+    assert eff["eff_pose_hairstyle"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(effect_sizes(g, measured, {**spread, "eyes": 0.0})["eff_eyes_eyes"])
+    rows = [{**r, **eff, "passed": False, "group": "all", "drift": 0.0}]
+    sm = summarise(rows)
+    assert sm["on_target_effect"]["eyes"] == pytest.approx(1.2)
+    assert sm["effect_matrix"]["mouth"]["hairstyle"] == pytest.approx(1.8)
 
 
 def test_drift_only_counts_the_mask():
@@ -90,6 +111,9 @@ def test_eval_compares_methods_on_the_same_cases(cli, directions, tmp_path, cata
     assert [e[0] for e in evals] == ["svm", "glob", "svm@0-1"] and n_cases == 6
     summary = json.loads(evals[0][2])
     assert summary["cases"] == 2 and set(summary["off_target_matrix"]) == {"eyes", "mouth", "pose"}
+    assert set(summary["effect_matrix"]) == {"eyes", "mouth", "pose"} and "off_target_effect_mean_abs" in summary
+    assert "eff_mouth_hairstyle" in rows[0] and "off_target_effect_mean_abs" in stats[0]
+    assert "Effect sizes" in (out / "report.md").read_text()
     # a layer-restricted edit changes the images less outside the face than ... at least differently
     assert stats[0]["drift_mean"] != stats[2]["drift_mean"]
 

@@ -50,10 +50,11 @@ def evaluate(
     cat = open_catalog(catalog, quiet=quiet)
     with LazyProgress("eval", quiet=quiet) as bar:
         r = stage.run(cat, cfg, on_start=bar.start, advance=bar.advance)
-    say(f"{'method':<22} {'|r| eyes':>8} {'mouth':>7} {'pose':>7} {'pass':>7} {'off-tgt':>8} {'drift':>7}")
+    say(f"{'method':<22} {'|r| eyes':>8} {'mouth':>7} {'pose':>7} {'pass':>7} {'off-tgt':>8} {'off-eff':>8} {'drift':>7}")
     for m in r.methods:
         sm = m.summary
         say(f"{m.label:<22} {sm['mean_abs_r_eyes']:>8.4f} {sm['mean_abs_r_mouth']:>7.4f} {sm['mean_abs_r_pose']:>7.4f} "
-            f"{sm['pass_rate']:>7.1%} {sm['off_target_mean_abs']:>8.4f} {sm['drift_mean']:>7.4f}")
+            f"{sm['pass_rate']:>7.1%} {sm['off_target_mean_abs']:>8.4f} "
+            f"{sm['off_target_effect_mean_abs']:>8.4f} {sm['drift_mean']:>7.4f}")
     say(f"evaluated {r.cases} cases of {r.generator} with {r.scorer} in {r.seconds:.1f} s; "
         f"report {r.out / 'report.md'}")

@@ -10,7 +10,9 @@ For each case (a seed, or an imported identity) and each method:
 4. Pearson r between intended and measured values per edited property → pass when
    |r_eyes| ≥ 0.92, |r_mouth| ≥ 0.88, |r_pose| ≥ 0.88 (configurable);
 5. entanglement: r of each intended property against every other measured property (the off-target
-   matrix), and the identity drift — mean absolute pixel change (0–1) over the unedited image's
+   matrix); since r ignores how big a change is, also the effect size — how many population standard
+   deviations (the spread of the cases' unedited images) a measured property moves over the whole
+   intended range of an edit (:func:`effect_sizes`); and the identity drift — mean absolute pixel change (0–1) over the unedited image's
    background and hair, where no edit should act.
 
 Every method sees the same cases.  Results go to the catalog (``evaluations``, ``evaluation_cases``)
@@ -73,6 +75,26 @@ def case_metrics(intended: np.ndarray, measured: dict[str, np.ndarray]) -> dict[
     return out
 
 
+def effect_sizes(intended: np.ndarray, measured: dict[str, np.ndarray], spread: dict[str, float]) -> dict[str, float]:
+    """``eff_<p>_<q>`` = least-squares slope of measured q on intended p × the grid's range of p / spread of q.
+
+    On target (q = p) this is how far an edit moves its own property, in population standard deviations;
+    off target it is the size of the side effect, which Pearson r alone cannot tell from noise-free drift.
+    """
+    out = {}
+    for i, p in enumerate(EDITED):
+        x = np.asarray(intended[:, i], np.float64)
+        span, dx = float(x.max() - x.min()), x - x.mean()
+        for q, values in measured.items():
+            s = spread.get(q, float("nan"))
+            y = np.asarray(values, np.float64)
+            if span == 0 or not (np.isfinite(s) and s > 0) or not np.isfinite(y).all():
+                out[f"eff_{p}_{q}"] = float("nan")
+                continue
+            out[f"eff_{p}_{q}"] = float((dx @ (y - y.mean())) / (dx @ dx) * span / s)
+    return out
+
+
 def passes(metrics: dict[str, float], thresholds=DEFAULT_THRESHOLDS) -> bool:
     return all(abs(metrics[f"r_{p}"]) >= t for p, t in zip(EDITED, thresholds)
                if np.isfinite(metrics[f"r_{p}"])) and all(np.isfinite(metrics[f"r_{p}"]) for p in EDITED)
@@ -119,6 +141,9 @@ def summarise(rows: list[dict]) -> dict:
     out["off_target_mean_abs"] = _nanmean([mean_abs(k) for k in off_other])
     out["cross_edit_mean_abs"] = _nanmean([mean_abs(k) for k in off_cross])
     out["off_target_matrix"] = {p: {q: mean_abs(f"off_{p}_{q}") for q in EDITED + OTHERS if q != p} for p in EDITED}
+    out["on_target_effect"] = {p: mean_abs(f"eff_{p}_{p}") for p in EDITED}
+    out["off_target_effect_mean_abs"] = _nanmean([mean_abs(f"eff_{p}_{q}") for p in EDITED for q in OTHERS])
+    out["effect_matrix"] = {p: {q: mean_abs(f"eff_{p}_{q}") for q in EDITED + OTHERS} for p in EDITED}
     out["drift_mean"] = _nanmean([r["drift"] for r in rows])
     groups: dict[str, list[bool]] = {}
     for r in rows:
@@ -284,6 +309,9 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
     grid = edit_grid()
     measured_props = [p for p in EDITED + OTHERS if p in measure.properties]
     cols = [list(measure.properties).index(p) for p in measured_props]
+    base_values = measure.score(base)[:, cols]
+    spread = {p: float(base_values[:, j].std(ddof=1)) if len(base) > 1 else float("nan")
+              for j, p in enumerate(measured_props)}
     if on_start is not None:
         on_start(len(methods) * len(names))
     score_cache: dict = {}
@@ -298,7 +326,8 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
                 D, _ = direction_matrix(catalog, ds, list(EDITED), g)
                 images = render(G, edit_wp(w[k], D, grid, G.num_layers, layers), device=device)
                 values = measure.score(images)[:, cols]
-                m = case_metrics(grid, {p: values[:, j] for j, p in enumerate(measured_props)})
+                by_prop = {p: values[:, j] for j, p in enumerate(measured_props)}
+                m = {**case_metrics(grid, by_prop), **effect_sizes(grid, by_prop, spread)}
                 row = {"case": k, "source": name, "group": g, **m, "passed": passes(m, cfg.thresholds),
                        "drift": identity_drift(base[k], images, masks[k])}
                 if k < SCATTER_CASES:
@@ -334,7 +363,7 @@ def _store(catalog: Catalog, gen, cfg: EvalConfig, results: list[MethodResult], 
                                       r_eyes=_clean(r["r_eyes"]), r_mouth=_clean(r["r_mouth"]),
                                       r_pose=_clean(r["r_pose"]), passed=bool(r["passed"]),
                                       metrics_json=json.dumps(_clean({k: v for k, v in r.items()
-                                                                      if k.startswith("off_") or k == "drift"})))
+                                                                      if k.startswith(("off_", "eff_")) or k == "drift"})))
                        for r in res.rows])
 
 
@@ -353,7 +382,7 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
     files = []
     for res in results:
         path = out / f"test_result_{_safe(res.label)}.csv"
-        off = sorted(k for k in res.rows[0] if k.startswith("off_")) if res.rows else []
+        off = sorted(k for k in res.rows[0] if k.startswith(("off_", "eff_"))) if res.rows else []
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["case", "vector_no", "passed", "group_name", "eyes_corr", "mouth_corr", "pose_corr",
@@ -368,12 +397,14 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "eyes_corr_mean", "mouth_corr_mean", "pose_corr_mean", "sum_abs_corr_mean", "passed",
-                    "passed_ratio", "off_target_mean_abs", "cross_edit_mean_abs", "drift_mean"])
+                    "passed_ratio", "off_target_mean_abs", "cross_edit_mean_abs", "drift_mean",
+                    "eyes_effect", "mouth_effect", "pose_effect", "off_target_effect_mean_abs"])
         for res in results:
             sm = res.summary
             w.writerow([res.label, *[_fmt(sm[f"mean_abs_r_{p}"]) for p in EDITED], _fmt(sm["sum_abs_corr_mean"]),
                         sm["passed"], _fmt(sm["pass_rate"]), _fmt(sm["off_target_mean_abs"]),
-                        _fmt(sm["cross_edit_mean_abs"]), _fmt(sm["drift_mean"])])
+                        _fmt(sm["cross_edit_mean_abs"]), _fmt(sm["drift_mean"]),
+                        *[_fmt(sm["on_target_effect"][p]) for p in EDITED], _fmt(sm["off_target_effect_mean_abs"])])
     files.append(path)
     # pictures
     grid = edit_grid()
@@ -405,13 +436,16 @@ def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, genera
              f"measured by `{cfg.scorer}`; pass = |r| ≥ {cfg.thresholds[0]} / {cfg.thresholds[1]} / "
              f"{cfg.thresholds[2]} (eyes / mouth / pose). Grid: eyes {list(GRID_EYES)} × mouth {list(GRID_MOUTH)} × "
              f"pose {list(GRID_POSE)} (50 images per case).", "",
-             "| method | set | mean abs r eyes | mouth | pose | pass rate | off-target abs r | cross-edit abs r | drift |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| method | set | mean abs r eyes | mouth | pose | pass rate | off-target abs r | cross-edit abs r | drift "
+             "| effect eyes | mouth | pose | off-target effect |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         sm = r.summary
         lines.append(f"| {r.label} | {r.set_name} | {_fmt(sm['mean_abs_r_eyes'])} | {_fmt(sm['mean_abs_r_mouth'])} | "
                      f"{_fmt(sm['mean_abs_r_pose'])} | {sm['pass_rate']:.1%} ({sm['passed']}/{sm['cases']}) | "
-                     f"{_fmt(sm['off_target_mean_abs'])} | {_fmt(sm['cross_edit_mean_abs'])} | {_fmt(sm['drift_mean'])} |")
+                     f"{_fmt(sm['off_target_mean_abs'])} | {_fmt(sm['cross_edit_mean_abs'])} | {_fmt(sm['drift_mean'])} | "
+                     + " | ".join(_fmt(sm["on_target_effect"][p]) for p in EDITED)
+                     + f" | {_fmt(sm['off_target_effect_mean_abs'])} |")
     lines += ["", "Off-target matrix (mean |r| of intended row property vs measured column property):", ""]
     for r in results:
         allc = sorted({c for row in r.summary["off_target_matrix"].values() for c in row}, key=lambda c: (c not in EDITED, c))
@@ -419,6 +453,15 @@ def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, genera
                   "|---" * (len(allc) + 1) + "|"]
         for p, row in r.summary["off_target_matrix"].items():
             lines.append(f"| {p} | " + " | ".join(_fmt(row.get(c)) if c in row else "—" for c in allc) + " |")
+        lines.append("")
+    lines += ["Effect sizes (mean |change over the edit's whole range| in population standard deviations of the "
+              "measured column property; the diagonal is the edit's own effect):", ""]
+    for r in results:
+        allc = list(next(iter(r.summary["effect_matrix"].values()), {}))
+        lines += [f"**{r.label}**", "", "| intended \\ measured | " + " | ".join(allc) + " |",
+                  "|---" * (len(allc) + 1) + "|"]
+        for p, row in r.summary["effect_matrix"].items():
+            lines.append(f"| {p} | " + " | ".join(_fmt(row.get(c)) for c in allc) + " |")
         lines.append("")
     lines += ["Pictures: `methods.png`, `pass_rate_by_group.png`, `scatter_<method>.png` (intended vs measured). "
               "Per case: `test_result_<method>.csv`; per method: `test_statistics.csv`.", ""]
@@ -428,4 +471,4 @@ def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, genera
 
 
 __all__ = ["EvalConfig", "EvalResult", "run", "edit_grid", "pearson", "case_metrics", "passes", "identity_drift",
-           "summarise", "GRID_EYES", "GRID_MOUTH", "GRID_POSE"]
+           "summarise", "effect_sizes", "GRID_EYES", "GRID_MOUTH", "GRID_POSE"]
