@@ -16,6 +16,12 @@ the class prior), at most ``--max-epochs`` epochs with patience ``--patience``.
     python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --seed 0 --threads 1
     python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --ship   # copy into the package
 
+With ``--generator FILE --n-generated N`` the filter ensembles also learn from N faces *generated* by
+that (synthetic-world) generator, labelled with what its z asks for (the base recipe's fixed map
+z → gender / age / glasses / quality, :func:`ohlora_cli.synthetic.train_base.attributes_from_latent`),
+so that they judge the GAN's softer drawing the way they judge renders instead of calling every
+generated face "low quality".  Held-out figures are then given for rendered and generated faces apart.
+
 Each finished model is written at once and skipped on a rerun, so a killed run resumes.
 """
 
@@ -53,6 +59,32 @@ def render_set(seed0: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return images, maps, attrs
 
 
+GENERATED_SEED0: Final = 34_000_000
+GENERATED_HELDOUT_SEED0: Final = 35_000_000
+
+
+def generated_set(generator: Path, seed0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, R, R, 3) uint8 from the generator, intended hand labels (N, 4)) of seeds seed0.. ."""
+    from ohlora_cli.models.checkpoints import load_checkpoint
+    from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
+    from ohlora_cli.synthetic.train_base import attribute_stats, attributes_from_latent
+
+    G = load_checkpoint(generator).build_generator()
+    stats = attribute_stats()
+    seeds = np.arange(seed0, seed0 + n, dtype=np.int64)
+    images, labels = [], []
+    for start in range(0, n, 250):
+        z, label = latents_for_seeds(seeds[start:start + 250], G.cfg.z_dim, G.cfg.label_size)
+        img = render(G, map_to_w(G, z, label))
+        if img.shape[1] != RESOLUTION:
+            import cv2
+
+            img = np.stack([cv2.resize(im, (RESOLUTION, RESOLUTION), interpolation=cv2.INTER_AREA) for im in img])
+        images.append(img)
+        labels.append(renderer.hand_labels(attributes_from_latent(z, label, stats)[0]))
+    return np.concatenate(images), np.concatenate(labels)
+
+
 def filter_file(out: Path, prop: str) -> Path:
     return out / f"synthetic-cnn-{prop}.pt"
 
@@ -62,13 +94,20 @@ def property_file(out: Path) -> Path:
 
 
 def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, seed: int, max_epochs: int,
-              patience: int, lr: float = 1e-3, log=print) -> dict:
+              patience: int, lr: float = 1e-3, generator: Path | None = None, n_generated: int = 0,
+              log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"filter": {}, "property": {}}
     images, _, attrs = render_set(LABELLED_SEED0, n_labelled)
     labels = renderer.hand_labels(attrs)
     held_images, _, held_attrs = render_set(HELDOUT_SEED0, n_heldout)
     held_labels = renderer.hand_labels(held_attrs)
+    gen_held = None
+    if generator is not None and n_generated > 0:
+        g_images, g_labels = generated_set(generator, GENERATED_SEED0, n_generated)
+        images, labels = np.concatenate([images, g_images]), np.concatenate([labels, g_labels])
+        gen_held = generated_set(generator, GENERATED_HELDOUT_SEED0, n_heldout)
+        report["generated"] = {"generator": str(generator), "n_train": n_generated, "n_heldout": n_heldout}
     for k, prop in enumerate(FILTER_PROPS):
         path = filter_file(out, prop)
         if not path.exists():
@@ -80,10 +119,16 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
             ens.metrics["heldout"] = binary_metrics(ens.predict(held_images), held_labels[:, k], ens.threshold)
             ens.metrics["heldout"]["n"] = n_heldout
             ens.metrics["heldout"]["positives"] = int(held_labels[:, k].sum())
+            if gen_held is not None:
+                ens.metrics["heldout_generated"] = binary_metrics(ens.predict(gen_held[0]), gen_held[1][:, k],
+                                                                  ens.threshold)
+                ens.metrics["heldout_generated"]["positives"] = int(gen_held[1][:, k].sum())
             save_filter_ensemble(path, ens, half=True)
         ens = load_filter_ensemble(path)
         report["filter"][prop] = {"fold_auroc": [f["auroc"] for f in ens.metrics["folds"]],
-                                  "heldout": ens.metrics["heldout"], "train_seconds": ens.metrics["train_seconds"]}
+                                  "heldout": ens.metrics["heldout"], "train_seconds": ens.metrics["train_seconds"],
+                                  **({"heldout_generated": ens.metrics["heldout_generated"]}
+                                     if "heldout_generated" in ens.metrics else {})}
         log({"cnn": prop, "heldout_auroc": ens.metrics["heldout"]["auroc"]})
 
     path = property_file(out)
@@ -143,8 +188,12 @@ def ship(out: Path, log=print) -> None:
         else:
             f = report["filter"][kind.removeprefix("cnn-")]
             figures = {"held-out AUROC": round(f["heldout"]["auroc"], 4),
+                       **({"held-out AUROC on generated faces (intended labels)":
+                           round(f["heldout_generated"]["auroc"], 4)} if "heldout_generated" in f else {}),
                        "fold AUROC": [round(a, 4) for a in f["fold_auroc"]], "train seconds": f["train_seconds"]}
-        cnns[kind] = {"file": target.name, "sha256": sha256_file(target), "recipe": RECIPE,
+        recipe = RECIPE if "generated" not in report else \
+            f"{RECIPE} --generator {report['generated']['generator']} --n-generated {report['generated']['n_train']}"
+        cnns[kind] = {"file": target.name, "sha256": sha256_file(target), "recipe": recipe,
                       "description": f"{kind} for the synthetic world (64 px, width {WIDTH}, fp16 weights)",
                       "figures": figures}
         log({"shipped": target.name, "bytes": target.stat().st_size})
@@ -161,6 +210,8 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--generator", type=Path, help="also train the filter CNNs on faces this generator draws")
+    ap.add_argument("--n-generated", type=int, default=2000)
     ap.add_argument("--ship", action="store_true", help="copy the trained files into the package assets")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -169,7 +220,8 @@ def main() -> None:
         ship(args.out, log)
         return
     report = train_all(args.out, n_labelled=args.n_labelled, n_heldout=args.n_heldout, n_property=args.n_property,
-                       seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, log=log)
+                       seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, log=log,
+                       generator=args.generator, n_generated=args.n_generated if args.generator else 0)
     print(json.dumps(report, indent=1))
 
 

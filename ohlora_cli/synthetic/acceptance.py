@@ -41,6 +41,17 @@ def label_correlations(labels: np.ndarray, props: np.ndarray) -> dict[str, float
     return out
 
 
+def decodability(w: np.ndarray, x: np.ndarray, n_train: int, ridge: float = 1e-3) -> np.ndarray:
+    """Held-out R² of a ridge-regularised linear read-out of each column of ``x`` from ``w``: fitted on the
+    first ``n_train`` rows, judged on the rest.  ~0 or below: w does not carry it (linearly)."""
+    w1 = np.c_[w, np.ones(len(w))].astype(np.float64)
+    x = np.asarray(x, np.float64)
+    a, b = w1[:n_train], x[:n_train]
+    coef = np.linalg.solve(a.T @ a + ridge * np.eye(w1.shape[1]), a.T @ b)
+    res = x[n_train:] - w1[n_train:] @ coef
+    return 1 - res.var(0) / x[n_train:].var(0)
+
+
 FILTER_CHECKS = {"male (gender < 0.5)": ("gender", "<", 0.5), "low quality (quality < 0.5)": ("quality", "<", 0.5),
                  "old (age >= 0.5)": ("age", ">=", 0.5), "glasses (glass >= 0.5)": ("glass", ">=", 0.5)}
 
@@ -70,11 +81,14 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
     parser = load_parser("synthetic")
     ensembles = _filter_ensembles()
     probs: dict[str, list] = {p: [] for p in ensembles}
-    props, labels, complete, ref = [], [], [], []
+    props, labels, complete, ref, ws, zs = [], [], [], [], [], []
     for start in range(seed_start, seed_start + n, batch):
         seeds = np.arange(start, min(start + batch, seed_start + n))
         z, label = latents_for_seeds(seeds, G.cfg.z_dim, G.cfg.label_size)
-        images = render(G, map_to_w(G, z, label))
+        w = map_to_w(G, z, label)
+        ws.append(w)
+        zs.append(z[:, :5])
+        images = render(G, w)
         parsed = parser.parse(images)
         props.append(compute_properties_batch(parsed.maps, parsed.crops))
         complete.append(face_complete(parsed.maps))
@@ -87,6 +101,12 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
     props, labels, complete, ref = map(np.concatenate, (props, labels, complete, ref))
     out = {"n": n, "complete_rate": float(complete.mean()), "spread_ratio": spread_ratios(props, ref),
            "label_r": label_correlations(labels, props) if G.cfg.label_size == 7 else {}}
+    if G.cfg.label_size == 7:
+        from ohlora_cli.synthetic.train_base import LATENT_ATTRIBUTES
+
+        r2 = decodability(np.concatenate(ws), np.c_[np.concatenate(zs), labels], int(0.75 * n))
+        out["decodable_from_w"] = {**{f"z[{j}] ({a})": float(r2[j]) for j, a in enumerate(LATENT_ATTRIBUTES)},
+                                   **{f"label {p}": float(r2[5 + k]) for k, p in enumerate(LABEL_PROPERTIES)}}
     if ensembles:
         p = {k: np.concatenate(v) for k, v in probs.items()}
         out["filter_occurrence"] = filter_occurrence(p)

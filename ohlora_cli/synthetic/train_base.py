@@ -10,7 +10,12 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
 2. **Adversarial phase** (SPEC §5 losses via :mod:`ohlora_cli.training`, everything trainable):
    real faces rendered from per-step seeds, labelled with their normalised attributes.
 
-    python -m ohlora_cli.synthetic.train_base --out runs/base --supervised-steps 4000 --gan-steps 3000
+    python -m ohlora_cli.synthetic.train_base --out runs/base3 --threads 2
+
+The warm-up trains the mapping network at the synthesis' lr (``--mapping-boost``), oversamples the rare
+filter attributes (``--rare-fraction``) and keeps the attribute-carrying z dims readable from w with a
+linear probe (``--latent-probe``); without these the shipped model of session 1 never drew a male,
+old or bespectacled face, and its eyes barely followed their label.
 """
 
 from __future__ import annotations
@@ -152,12 +157,16 @@ def oversample_rare(z: np.ndarray, rng: np.random.Generator, tails: dict[str, tu
 
 def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
                       lr: float = 2e-3, log=print, log_every: int = 100, state_path: Path | None = None,
-                      save_every: int = 500, rare_fraction: float = 0.0, mapping_boost: float = 1.0) -> list[dict]:
+                      save_every: int = 500, rare_fraction: float = 0.0, mapping_boost: float = 1.0,
+                      latent_probe: float = 0.0) -> list[dict]:
     """Regress G(z, label) onto render(attributes_from_latent(z, label)): class-weighted L1 at 64 px + L1 at 16 px.
 
     ``rare_fraction`` > 0 oversamples the rare filter attributes (:func:`oversample_rare`);
     ``mapping_boost`` multiplies the mapping network's lr (its GenForce lr multiplier of 0.01 makes the
-    few meaningful z dims slow to find).  Resumable: with ``state_path`` the weights, optimiser and step
+    few meaningful z dims slow to find).  ``latent_probe`` > 0 adds that weight × the MSE of a linear
+    probe (w → the 5 attribute-carrying z dims and the 7 labels; discarded afterwards): without it the
+    mapping learns to silence all of z (506 of its 512 dims are noise to the warm-up), the 5 meaningful
+    dims with it, and hairstyle / gender / age / glasses / quality are never drawn.  Resumable: with ``state_path`` the weights, optimiser and step
     are saved every ``save_every`` steps (temp file + ``os.replace``) and picked up again; step ``s``
     draws its data from (seed, s) alone.
     """
@@ -165,14 +174,18 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
 
     mapping = [p for n, p in G.named_parameters() if n.startswith("mapping.")]
     rest = [p for n, p in G.named_parameters() if not n.startswith("mapping.")]
-    opt = torch.optim.Adam([{"params": rest}, {"params": mapping, "lr": lr * mapping_boost}], lr=lr,
-                           betas=(0.0, 0.99))
+    n_latent = len(LATENT_ATTRIBUTES)
+    probe = torch.nn.Linear(G.cfg.w_dim, n_latent + G.cfg.label_size)
+    opt = torch.optim.Adam([{"params": rest}, {"params": mapping, "lr": lr * mapping_boost},
+                            {"params": list(probe.parameters())}], lr=lr, betas=(0.0, 0.99))
     tails = rare_tails(stats) if rare_fraction > 0 else {}
     history: list[dict] = []
     start = 0
     if state_path is not None and Path(state_path).exists():
         state = torch.load(state_path, weights_only=True)
         G.load_state_dict(state["generator"])
+        if "probe" in state:
+            probe.load_state_dict(state["probe"])
         opt.load_state_dict(state["opt"])
         start, history = int(state["step"]), json.loads(state["history"])
     G.train()
@@ -187,22 +200,28 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
         images, maps = renderer.render(attrs, tex, G.cfg.resolution)
         target, weight = to_tensor(images), torch.from_numpy(CLASS_WEIGHTS[maps])[:, None]
         torch.manual_seed(seed * 1_000_003 + step)
-        fake = G.synthesis(G.truncation(G.mapping(torch.from_numpy(z), torch.from_numpy(label))), "random")
+        z_t, label_t = torch.from_numpy(z), torch.from_numpy(label)
+        w = G.mapping(z_t, label_t)
+        fake = G.synthesis(G.truncation(w), "random")
         loss = ((fake - target).abs() * weight).mean() / weight.mean() \
             + 2.0 * (F.avg_pool2d(fake, 4) - F.avg_pool2d(target, 4)).abs().mean()
+        probe_mse = F.mse_loss(probe(w), torch.cat([z_t[:, :n_latent], label_t], 1)) if latent_probe > 0 else None
+        if probe_mse is not None:
+            loss = loss + latent_probe * probe_mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         with torch.no_grad():
-            G.truncation.update_w_avg(G.mapping(torch.from_numpy(z), torch.from_numpy(label)))
+            G.truncation.update_w_avg(w)
         if (step + 1) % log_every == 0 or step + 1 == steps:
             row = {"phase": "supervised", "step": step + 1, "loss": round(loss.item(), 5),
+                   **({"probe_mse": round(probe_mse.item(), 5)} if probe_mse is not None else {}),
                    "sec": round(time.perf_counter() - t0, 1)}
             history.append(row)
             log(row)
         if state_path is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
             tmp = Path(str(state_path) + ".tmp")
-            torch.save({"generator": G.state_dict(), "opt": opt.state_dict(), "step": step + 1,
+            torch.save({"generator": G.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(), "step": step + 1,
                         "history": json.dumps(history)}, tmp)
             os.replace(tmp, state_path)
     G.eval()
@@ -211,7 +230,7 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
 
 def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: int = 16, seed: int = 0,
                r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, threads: int = 2,
-               rare_fraction: float = 0.0, mapping_boost: float = 1.0, log=print) -> dict:
+               rare_fraction: float = 0.0, mapping_boost: float = 1.0, latent_probe: float = 0.0, log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
     from ohlora_cli.models.checkpoints import save_checkpoint
     from ohlora_cli.training import GanTrainer, TrainConfig
@@ -224,7 +243,7 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     G, D = StyleGANGenerator(BASE_G), StyleGANDiscriminator(BASE_D)
     history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log,
                                 state_path=out / "warmup-state.pt", rare_fraction=rare_fraction,
-                                mapping_boost=mapping_boost)
+                                mapping_boost=mapping_boost, latent_probe=latent_probe)
     (out / "warmup.json").write_text(json.dumps(history))
     t_warm = time.perf_counter() - t0
     cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
@@ -236,8 +255,8 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     G_final = trainer.G_ema or G
     meta = {"recipe": f"python -m ohlora_cli.synthetic.train_base --out {out} --supervised-steps {supervised_steps} "
                       f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed} --threads {threads}"
-                      + (f" --rare-fraction {rare_fraction:g}" if rare_fraction else "")
-                      + (f" --mapping-boost {mapping_boost:g}" if mapping_boost != 1.0 else ""),
+                      + f" --rare-fraction {rare_fraction:g} --mapping-boost {mapping_boost:g}"
+                      + f" --latent-probe {latent_probe:g}",
             "warmup_seconds": round(t_warm, 1), "gan_seconds": round(result.seconds, 1),
             "attribute_stats": stats.to_dict(), "label_attributes": list(LABEL_ATTRIBUTES)}
     save_checkpoint(out / "base.pt", G_final, D=D, lineage={"recipe": meta["recipe"]}, meta=meta)
@@ -247,19 +266,23 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--supervised-steps", type=int, default=4000)
-    ap.add_argument("--gan-steps", type=int, default=3000)
+    ap.add_argument("--supervised-steps", type=int, default=6000)
+    ap.add_argument("--gan-steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rare-fraction", type=float, default=0.0,
+    ap.add_argument("--rare-fraction", type=float, default=0.3,
                     help="warm-up: share of each batch moved into each rare filter attribute's tail")
-    ap.add_argument("--mapping-boost", type=float, default=1.0, help="warm-up: lr multiplier of the mapping network")
+    ap.add_argument("--mapping-boost", type=float, default=100.0,
+                    help="warm-up: lr multiplier of the mapping network (100 undoes GenForce's 0.01 lr_mul)")
+    ap.add_argument("--latent-probe", type=float, default=1.0,
+                    help="warm-up: weight of the linear probe that keeps the attribute-carrying z dims in w")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
                          batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                          rare_fraction=args.rare_fraction, mapping_boost=args.mapping_boost,
+                         latent_probe=args.latent_probe,
                          log=lambda row: print(json.dumps(row), flush=True))
     print(json.dumps({k: v for k, v in summary.items()}, default=str))
 
@@ -295,6 +318,8 @@ def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_d
                     f"faces with both eyes, mouth and hair ({n_check} samples)": round(figures["complete_rate"], 4),
                     "property spread vs renderer (std ratio)": {k: round(v, 3) for k, v in figures["spread_ratio"].items()},
                     "label -> property Pearson r": {k: round(v, 3) for k, v in figures["label_r"].items()},
+                    "held-out R2 of a linear read-out from w": {k: round(v, 3) for k, v
+                                                                in figures.get("decodable_from_w", {}).items()},
                     **({"filter attributes found by the filter CNNs (fraction)":
                         {k: round(v, 4) for k, v in figures["filter_occurrence"].items()},
                         "joint pass rate of the original's 4 filter rules": round(figures["default_rules_pass_rate"], 4)}
