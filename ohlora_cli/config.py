@@ -42,6 +42,7 @@ class GenerateConfig:
     device: str = "auto"
     dtype: str = "fp32"
     score: bool = False
+    scorers: tuple[str, ...] = ("parser", "cnn-filter")
 
     def __post_init__(self) -> None:
         if self.n <= 0:
@@ -54,6 +55,10 @@ class GenerateConfig:
         if self.labels not in LABEL_MODES:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
         _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
+        if self.score:
+            from ohlora_cli.stages.score import ScoreConfig
+
+            ScoreConfig(scorers=self.scorers)  # same checks and messages as `ohlora score --scorers`
 
 
 @dataclass(frozen=True)

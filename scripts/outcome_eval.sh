@@ -8,7 +8,7 @@ CASES=${CASES:-200}
 NGROUPS=${NGROUPS:-16}
 mkdir -p "$OUT"
 export OHLORA_CATALOG="$OUT/ohlora.db"
-time ohlora generate --n "$N" --score --quiet
+time ohlora generate --n "$N" --score --scorers parser --quiet
 for method in svm global conditional regression; do
   ohlora vectorfind --groups "$NGROUPS" --method "$method" --name "$method" --replace --scorer parser-synthetic/fixed
 done

@@ -126,6 +126,16 @@ def test_generate_score_equals_generate_then_score(cli, catalog_path, tmp_path):
         assert conn.execute("select count(distinct scorer), count(*) from scores").fetchone() == (2, 9 * 12)
 
 
+def test_generate_score_with_chosen_scorers(cli, catalog_path):
+    cli("generate", "--n", "5", "--score", "--scorers", "parser")
+    with sqlite3.connect(catalog_path) as conn:
+        assert conn.execute("select distinct scorer from scores").fetchall() == [("parser-synthetic/fixed",)]
+    before = dump(catalog_path)
+    r = cli("generate", "--n", "6", "--score", "--scorers", "parser,nope", ok=False)
+    assert r.stderr.startswith("Error: unknown scorer 'nope'. Use one of: parser, cnn-filter")
+    assert dump(catalog_path) == before
+
+
 def test_mtcnn_detector_is_an_optional_extra(cli):
     from ohlora_cli.models.detect import mtcnn_available
 

@@ -28,6 +28,8 @@ def generate(
     dtype: DTypeOpt = "fp32",
     score: Annotated[bool, typer.Option("--score", help="Also score each batch (as `ohlora score` would), in the "
                                                         "same pass and transaction.")] = False,
+    scorers: Annotated[str, typer.Option("--scorers", help="With --score: comma list of parser, cnn-filter, "
+                                                           "property-cnn.")] = "parser,cnn-filter",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved options and exit.")] = False,
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
@@ -40,7 +42,8 @@ def generate(
 
     cfg = GenerateConfig(n=n, model=model, seed_start=seed_start, batch_size=batch_size, psi=psi,
                          trunc_layers=trunc_layers, labels=labels, noise=noise, save_images=save_images,
-                         device=device, dtype=dtype, score=score)
+                         device=device, dtype=dtype, score=score,
+                         scorers=tuple(s.strip() for s in scorers.split(",") if s.strip()))
     if dry_run:
         from ohlora_cli.catalog.queries import options_json
 
