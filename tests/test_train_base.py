@@ -92,3 +92,23 @@ def test_generated_faces_for_the_filter_cnns_carry_their_intended_labels():
     assert np.array_equal(labels, expected)
     again, _ = generated_set(tiny, 106, 6)
     assert np.array_equal(again, images[6:])
+
+
+def test_texture_seeds_of_the_warmup():
+    stats = attribute_stats()
+    z = np.random.default_rng(2).standard_normal((4000, 512)).astype(np.float32)
+    label = np.zeros((4000, 7), np.float32)
+    attrs, any_seed = attributes_from_latent(z, label, stats)
+    assert len(np.unique(any_seed)) > 3990  # a chaotic function of z[:, 5]
+    a1, one = attributes_from_latent(z, label, stats, texture_seeds=1)
+    assert np.array_equal(a1, attrs) and set(one.tolist()) == {0}
+    _, four = attributes_from_latent(z, label, stats, texture_seeds=4)
+    counts = np.bincount(four, minlength=4)
+    assert len(counts) == 4 and counts.min() > 900  # quantiles of z[:, 5]: ~1000 each
+    assert np.array_equal(four, np.minimum((renderer_phi(z[:, 5]) * 4).astype(int), 3))
+
+
+def renderer_phi(x: np.ndarray) -> np.ndarray:
+    from math import erf, sqrt
+
+    return np.array([0.5 * (1 + erf(float(v) / sqrt(2))) for v in x])

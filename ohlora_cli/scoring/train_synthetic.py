@@ -95,7 +95,9 @@ def property_file(out: Path) -> Path:
 
 def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, seed: int, max_epochs: int,
               patience: int, lr: float = 1e-3, generator: Path | None = None, n_generated: int = 0,
-              log=print) -> dict:
+              only: tuple[str, ...] | None = None, log=print) -> dict:
+    """Train (or pick up from ``out``) every model; ``only`` limits this process to some of them
+    (``gender``, ``quality``, ``age``, ``glass``, ``property``) so two processes can share the work."""
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"filter": {}, "property": {}}
     images, _, attrs = render_set(LABELLED_SEED0, n_labelled)
@@ -110,6 +112,8 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
         report["generated"] = {"generator": str(generator), "n_train": n_generated, "n_heldout": n_heldout}
     for k, prop in enumerate(FILTER_PROPS):
         path = filter_file(out, prop)
+        if only is not None and prop not in only:
+            continue
         if not path.exists():
             t0 = time.perf_counter()
             ens = train_filter_ensemble(images, labels[:, k], prop=prop, seed=seed, max_epochs=max_epochs,
@@ -132,6 +136,8 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
         log({"cnn": prop, "heldout_auroc": ens.metrics["heldout"]["auroc"]})
 
     path = property_file(out)
+    if only is not None and "property" not in only:
+        return report
     if not path.exists():
         t0 = time.perf_counter()
         p_images, p_maps, _ = render_set(PROPERTY_SEED0, n_property)
@@ -212,6 +218,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--generator", type=Path, help="also train the filter CNNs on faces this generator draws")
     ap.add_argument("--n-generated", type=int, default=2000)
+    ap.add_argument("--only", help="comma list of gender,quality,age,glass,property: train just these here")
     ap.add_argument("--ship", action="store_true", help="copy the trained files into the package assets")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -221,7 +228,10 @@ def main() -> None:
         return
     report = train_all(args.out, n_labelled=args.n_labelled, n_heldout=args.n_heldout, n_property=args.n_property,
                        seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, log=log,
-                       generator=args.generator, n_generated=args.n_generated if args.generator else 0)
+                       generator=args.generator, n_generated=args.n_generated if args.generator else 0,
+                       only=tuple(args.only.split(",")) if args.only else None)
+    if args.only:
+        return
     print(json.dumps(report, indent=1))
 
 

@@ -14,7 +14,8 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
 
 The warm-up trains the mapping network at the synthesis' lr (``--mapping-boost``), oversamples the rare
 filter attributes (``--rare-fraction``) and keeps the attribute-carrying z dims readable from w with a
-linear probe (``--latent-probe``); without these the shipped model of session 1 never drew a male,
+linear probe (``--latent-probe``), and renders the warm-up's targets with one texture seed
+(``--texture-seeds``) so hair curls and background texture are learnable; without these the shipped model of session 1 never drew a male,
 old or bespectacled face, and its eyes barely followed their label.
 """
 
@@ -75,8 +76,15 @@ def labels_from_attributes(attrs: np.ndarray, stats: AttributeStats) -> np.ndarr
     return ((attrs[:, idx] - stats.mean[idx]) / stats.std[idx]).astype(np.float32)
 
 
-def attributes_from_latent(z: np.ndarray, label: np.ndarray, stats: AttributeStats) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed function (z, label) → (renderer attributes (N, 12), texture seeds (N,)) of the warm-up."""
+def attributes_from_latent(z: np.ndarray, label: np.ndarray, stats: AttributeStats,
+                           texture_seeds: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed function (z, label) → (renderer attributes (N, 12), texture seeds (N,)) of the warm-up.
+
+    The renderer's seed sets textures and small jitters.  ``texture_seeds`` = 0 draws it from z[:, 5]
+    over the whole seed range (a chaotic function of z: L1 can only learn its average, so curls and
+    strands blur into the same flat hair); K ≥ 1 uses just K seeds (0 .. K-1, by z[:, 5]'s quantile),
+    so hairstyle and background texture become learnable and the adversarial phase adds the variety.
+    """
     from math import erf, sqrt
 
     n = len(z)
@@ -92,8 +100,10 @@ def attributes_from_latent(z: np.ndarray, label: np.ndarray, stats: AttributeSta
         attrs[:, k] = np.interp(u, np.linspace(0, 1, 1001), stats.quantiles[k])
     g = renderer.ATTRIBUTE_NAMES.index("glasses")
     attrs[:, g] = (attrs[:, g] >= 0.5).astype(np.float32)
-    seeds = (phi(z[:, len(LATENT_ATTRIBUTES)].astype(np.float64)) * (2**31 - 1)).astype(np.int64)
-    return attrs, seeds
+    u = phi(z[:, len(LATENT_ATTRIBUTES)].astype(np.float64))
+    if texture_seeds > 0:
+        return attrs, np.minimum((u * texture_seeds).astype(np.int64), texture_seeds - 1)
+    return attrs, (u * (2**31 - 1)).astype(np.int64)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -158,7 +168,7 @@ def oversample_rare(z: np.ndarray, rng: np.random.Generator, tails: dict[str, tu
 def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
                       lr: float = 2e-3, log=print, log_every: int = 100, state_path: Path | None = None,
                       save_every: int = 500, rare_fraction: float = 0.0, mapping_boost: float = 1.0,
-                      latent_probe: float = 0.0) -> list[dict]:
+                      latent_probe: float = 0.0, texture_seeds: int = 0) -> list[dict]:
     """Regress G(z, label) onto render(attributes_from_latent(z, label)): class-weighted L1 at 64 px + L1 at 16 px.
 
     ``rare_fraction`` > 0 oversamples the rare filter attributes (:func:`oversample_rare`);
@@ -166,7 +176,8 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
     few meaningful z dims slow to find).  ``latent_probe`` > 0 adds that weight × the MSE of a linear
     probe (w → the 5 attribute-carrying z dims and the 7 labels; discarded afterwards): without it the
     mapping learns to silence all of z (506 of its 512 dims are noise to the warm-up), the 5 meaningful
-    dims with it, and hairstyle / gender / age / glasses / quality are never drawn.  Resumable: with ``state_path`` the weights, optimiser and step
+    dims with it, and hairstyle / gender / age / glasses / quality are never drawn.  ``texture_seeds``:
+    see :func:`attributes_from_latent`.  Resumable: with ``state_path`` the weights, optimiser and step
     are saved every ``save_every`` steps (temp file + ``os.replace``) and picked up again; step ``s``
     draws its data from (seed, s) alone.
     """
@@ -196,7 +207,7 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
         label = rng.standard_normal((batch_size, G.cfg.label_size)).astype(np.float32)
         if tails:
             z = oversample_rare(z, rng, tails, rare_fraction)
-        attrs, tex = attributes_from_latent(z, label, stats)
+        attrs, tex = attributes_from_latent(z, label, stats, texture_seeds)
         images, maps = renderer.render(attrs, tex, G.cfg.resolution)
         target, weight = to_tensor(images), torch.from_numpy(CLASS_WEIGHTS[maps])[:, None]
         torch.manual_seed(seed * 1_000_003 + step)
@@ -230,7 +241,8 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
 
 def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: int = 16, seed: int = 0,
                r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, threads: int = 2,
-               rare_fraction: float = 0.0, mapping_boost: float = 1.0, latent_probe: float = 0.0, log=print) -> dict:
+               rare_fraction: float = 0.0, mapping_boost: float = 1.0, latent_probe: float = 0.0,
+               texture_seeds: int = 0, log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
     from ohlora_cli.models.checkpoints import save_checkpoint
     from ohlora_cli.training import GanTrainer, TrainConfig
@@ -243,7 +255,7 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     G, D = StyleGANGenerator(BASE_G), StyleGANDiscriminator(BASE_D)
     history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log,
                                 state_path=out / "warmup-state.pt", rare_fraction=rare_fraction,
-                                mapping_boost=mapping_boost, latent_probe=latent_probe)
+                                mapping_boost=mapping_boost, latent_probe=latent_probe, texture_seeds=texture_seeds)
     (out / "warmup.json").write_text(json.dumps(history))
     t_warm = time.perf_counter() - t0
     cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
@@ -256,7 +268,7 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     meta = {"recipe": f"python -m ohlora_cli.synthetic.train_base --out {out} --supervised-steps {supervised_steps} "
                       f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed} --threads {threads}"
                       + f" --rare-fraction {rare_fraction:g} --mapping-boost {mapping_boost:g}"
-                      + f" --latent-probe {latent_probe:g}",
+                      + f" --latent-probe {latent_probe:g} --texture-seeds {texture_seeds}",
             "warmup_seconds": round(t_warm, 1), "gan_seconds": round(result.seconds, 1),
             "attribute_stats": stats.to_dict(), "label_attributes": list(LABEL_ATTRIBUTES)}
     save_checkpoint(out / "base.pt", G_final, D=D, lineage={"recipe": meta["recipe"]}, meta=meta)
@@ -277,12 +289,14 @@ def main() -> None:
                     help="warm-up: lr multiplier of the mapping network (100 undoes GenForce's 0.01 lr_mul)")
     ap.add_argument("--latent-probe", type=float, default=1.0,
                     help="warm-up: weight of the linear probe that keeps the attribute-carrying z dims in w")
+    ap.add_argument("--texture-seeds", type=int, default=1,
+                    help="warm-up: renderer seeds used for textures/jitter (0 = any, from z[:, 5])")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
                          batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                          rare_fraction=args.rare_fraction, mapping_boost=args.mapping_boost,
-                         latent_probe=args.latent_probe,
+                         latent_probe=args.latent_probe, texture_seeds=args.texture_seeds,
                          log=lambda row: print(json.dumps(row), flush=True))
     print(json.dumps({k: v for k, v in summary.items()}, default=str))
 
