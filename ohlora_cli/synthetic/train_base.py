@@ -14,8 +14,7 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
 
 The warm-up trains the mapping network at the synthesis' lr (``--mapping-boost``), oversamples the rare
 filter attributes (``--rare-fraction``) and keeps the attribute-carrying z dims readable from w with a
-linear probe (``--latent-probe``), and renders the warm-up's targets with one texture seed
-(``--texture-seeds``) so hair curls and background texture are learnable; without these the shipped model of session 1 never drew a male,
+linear probe (``--latent-probe``); without these the first shipped model never drew a male,
 old or bespectacled face, and its eyes barely followed their label.
 """
 
@@ -289,8 +288,9 @@ def main() -> None:
                     help="warm-up: lr multiplier of the mapping network (100 undoes GenForce's 0.01 lr_mul)")
     ap.add_argument("--latent-probe", type=float, default=1.0,
                     help="warm-up: weight of the linear probe that keeps the attribute-carrying z dims in w")
-    ap.add_argument("--texture-seeds", type=int, default=1,
-                    help="warm-up: renderer seeds used for textures/jitter (0 = any, from z[:, 5])")
+    ap.add_argument("--texture-seeds", type=int, default=0,
+                    help="warm-up: renderer seeds used for textures/jitter (0 = any, from z[:, 5]; the shipped "
+                         "model; 1 sharpened the warm-up but the adversarial phase undid it)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
