@@ -32,5 +32,6 @@ def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
     assert parent == ("synthetic-base",)
     assert stages == ["generate", "score", "filter", "finetune", "generate", "score", "filter", "vectorfind",
                       "vectorfind", "eval"]
-    for step in ("1/8 generate 120 images", "4/8 fine-tune synthetic-base", "7/8 evaluate both"):
+    for step in ("1/8 generate 120 images", "4/8 fine-tune synthetic-base on them (2 steps; all preset, EMA 0.999, "
+                 "lr 3e-4)", "7/8 evaluate both"):
         assert step in r.stderr
