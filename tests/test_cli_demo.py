@@ -14,7 +14,7 @@ def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
     assert lines[0].startswith("demo finished in ") and lines[0].endswith("catalog d/ohlora.db, 120 images per generator")
     assert lines[1].startswith("  filter pass rate: synthetic-base ") and ", demo-ft " in lines[1]
     assert lines[2].startswith("  direction validation accuracy: eyes ")
-    assert lines[3].startswith("  eval demo-svm: mean |r| eyes ") and lines[4].startswith("  eval demo-conditional: ")
+    assert lines[3].startswith("  eval demo-svm: mean |r| eyes ") and lines[4].startswith("  eval demo-global: ")
     assert lines[5] == "  report: d/eval/report.md"
     assert lines[6] == "  contact sheet: d/contact_sheet.png"
     assert [line.rsplit(" ", 1)[1] for line in lines[7:10]] == [f"d/sweeps-image{i}.png" for i in (121, 122, 123)]
@@ -25,7 +25,7 @@ def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
         assert conn.execute("select count(*) from images").fetchone() == (240,)
         # parser (8 properties) + filter CNNs (4) for both generators
         assert conn.execute("select count(*) from scores").fetchone() == (240 * 12,)
-        assert conn.execute("select count(*) from directions").fetchone() == (12,)
+        assert conn.execute("select count(*) from directions").fetchone() == (9,)  # svm 2 groups × 3 + global 3
         parent = conn.execute("select p.name from generators g join generators p on p.id = g.parent_id "
                               "where g.name = 'demo-ft'").fetchone()
         stages = [s for (s,) in conn.execute("select stage from runs where status='done' order by id")]
