@@ -34,7 +34,8 @@ def evaluate(
     """Run the original's 50-image test for one or more direction sets on the same cases.
 
     Each case is edited on the grid eyes ±1.2 × mouth (5) × pose (5) and measured; the report gives
-    Pearson r, the pass rate, the off-target matrix, identity drift and per-group results.
+    Pearson r, the pass rate, the off-target matrix, effect sizes (off-eff: how many standard deviations
+    hair and background measures move over an edit's range), identity drift and per-group results.
     """
     from ohlora_cli.config import parse_values
     from ohlora_cli.errors import UsageError
