@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ohlora_cli.errors import UsageError
 
+DEFAULT_SCORERS = ("parser", "cnn-filter")  # `score` and `generate --score` without --scorers
+
 LABEL_MODES = ("random", "zero")
 NOISE_MODES = ("const", "random")
 DTYPES = ("fp32", "bf16")
@@ -42,7 +44,7 @@ class GenerateConfig:
     device: str = "auto"
     dtype: str = "fp32"
     score: bool = False
-    scorers: tuple[str, ...] = ("parser", "cnn-filter")
+    scorers: tuple[str, ...] = DEFAULT_SCORERS
 
     def __post_init__(self) -> None:
         if self.n <= 0:

@@ -9,6 +9,7 @@ import typer
 
 from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, DTypeOpt, ModelOpt, QuietOpt,
                                     example, open_catalog, say, say_err)
+from ohlora_cli.config import DEFAULT_SCORERS
 
 EPILOG = example("ohlora generate --n 15000", "ohlora generate --n 100 --save-images faces/ --labels zero")
 
@@ -29,7 +30,7 @@ def generate(
     score: Annotated[bool, typer.Option("--score", help="Also score each batch (as `ohlora score` would), in the "
                                                         "same pass and transaction.")] = False,
     scorers: Annotated[str, typer.Option("--scorers", help="With --score: comma list of parser, cnn-filter, "
-                                                           "property-cnn.")] = "parser,cnn-filter",
+                                                           "property-cnn.")] = ",".join(DEFAULT_SCORERS),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved options and exit.")] = False,
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,

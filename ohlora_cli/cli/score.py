@@ -9,6 +9,7 @@ import typer
 
 from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example,
                                     open_catalog, say, say_err)
+from ohlora_cli.config import DEFAULT_SCORERS
 
 SCORE_EPILOG = example("ohlora score", "ohlora score --model v8 --parser synthetic --mode seed",
                        "ohlora score --scorers property-cnn,cnn-filter --cnns mine")
@@ -18,7 +19,7 @@ FILTER_EPILOG = example("ohlora filter --name v8-train", "ohlora filter --name b
 def score(
     model: ModelOpt = None,
     scorers: Annotated[str, typer.Option("--scorers", help="Comma list of parser, cnn-filter, property-cnn.")]
-    = "parser,cnn-filter",
+    = ",".join(DEFAULT_SCORERS),
     parser: Annotated[str, typer.Option("--parser", help="Face parser: synthetic | bisenet.")] = "synthetic",
     parser_weights: Annotated[str | None, typer.Option("--parser-weights", help="Weights for the parser "
                                                        "(bisenet: face-parsing.PyTorch 79999_iter.pth).")] = None,

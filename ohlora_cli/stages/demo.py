@@ -83,7 +83,7 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
             from ohlora_cli.models.checkpoints import load_checkpoint
             from ohlora_cli.models.registry import generator_file, resolve_generator
 
-            has_d = load_checkpoint(generator_file(resolve_generator(catalog, parent))).build_discriminator() is not None
+            has_d = load_checkpoint(generator_file(resolve_generator(catalog, parent))).discriminator_state is not None
             log(f"4/8 fine-tune {parent} on them ({finetune_steps} steps; {FINETUNE}"
                 + ("" if has_d else "; a fresh discriminator") + ")")
             cfg = finetune.FinetuneConfig(model=parent, selection="demo-train", out="demo-ft", steps=finetune_steps,

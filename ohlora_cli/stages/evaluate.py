@@ -430,6 +430,15 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
     return files
 
 
+def _matrix_lines(label: str, matrix: dict[str, dict[str, float]]) -> list[str]:
+    """A markdown table: one row per intended property, edited properties' columns first; "—" where absent."""
+    cols = sorted({c for row in matrix.values() for c in row}, key=lambda c: (c not in EDITED, c))
+    lines = [f"**{label}**", "", "| intended \\ measured | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [f"| {p} | " + " | ".join(_fmt(row[c]) if c in row else "—" for c in cols) + " |"
+              for p, row in matrix.items()]
+    return lines + [""]
+
+
 def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, generator: str) -> Path:
     lines = [f"# ohlora eval: {generator}", "",
              f"{results[0].summary['cases']} cases ({'identities' if cfg.identities else f'seeds from {cfg.seed_start}'}), "
@@ -448,21 +457,11 @@ def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, genera
                      + f" | {_fmt(sm['off_target_effect_mean_abs'])} |")
     lines += ["", "Off-target matrix (mean |r| of intended row property vs measured column property):", ""]
     for r in results:
-        allc = sorted({c for row in r.summary["off_target_matrix"].values() for c in row}, key=lambda c: (c not in EDITED, c))
-        lines += [f"**{r.label}**", "", "| intended \\ measured | " + " | ".join(allc) + " |",
-                  "|---" * (len(allc) + 1) + "|"]
-        for p, row in r.summary["off_target_matrix"].items():
-            lines.append(f"| {p} | " + " | ".join(_fmt(row.get(c)) if c in row else "—" for c in allc) + " |")
-        lines.append("")
+        lines += _matrix_lines(r.label, r.summary["off_target_matrix"])
     lines += ["Effect sizes (mean |change over the edit's whole range| in population standard deviations of the "
               "measured column property; the diagonal is the edit's own effect):", ""]
     for r in results:
-        allc = list(next(iter(r.summary["effect_matrix"].values()), {}))
-        lines += [f"**{r.label}**", "", "| intended \\ measured | " + " | ".join(allc) + " |",
-                  "|---" * (len(allc) + 1) + "|"]
-        for p, row in r.summary["effect_matrix"].items():
-            lines.append(f"| {p} | " + " | ".join(_fmt(row.get(c)) for c in allc) + " |")
-        lines.append("")
+        lines += _matrix_lines(r.label, r.summary["effect_matrix"])
     lines += ["Pictures: `methods.png`, `pass_rate_by_group.png`, `scatter_<method>.png` (intended vs measured). "
               "Per case: `test_result_<method>.csv`; per method: `test_statistics.csv`.", ""]
     path = out / "report.md"

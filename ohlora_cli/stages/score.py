@@ -30,6 +30,7 @@ from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import Generator, Image, Normalisation, Score
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.vectors import decode_many
+from ohlora_cli.config import DEFAULT_SCORERS
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.images import load_png
 from ohlora_cli.models.inference import pick_device, render
@@ -40,7 +41,6 @@ from ohlora_cli.properties.normalise import fit_normalisation
 
 SCORERS = ("parser", "cnn-filter", "property-cnn")
 FILTER_PROPERTIES = ("gender", "quality", "age", "glass")
-DEFAULT_SCORERS = ("parser", "cnn-filter")
 
 
 @dataclass(frozen=True)
