@@ -32,6 +32,10 @@ from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
 BatchSource = Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]]
 """(step, batch_size) → (real images in [-1, 1], N×3×R×R; labels N×k or None)."""
 
+GRegulariser = Callable[[int], torch.Tensor]
+"""step → a scalar loss added to every G update of that step (differentiable in G's parameters);
+it must draw its randomness from the step alone, so resumed runs stay bit-for-bit."""
+
 
 def d_final_layers(D: StyleGANDiscriminator) -> tuple[str, ...]:
     """The 4×4 block and the last dense layer (``layer12..14`` at 256 px)."""
@@ -129,8 +133,10 @@ class GanTrainer:
 
     def __init__(self, G: StyleGANGenerator, D: StyleGANDiscriminator, source: BatchSource, cfg: TrainConfig,
                  run_dir: Path, *, log: Callable[[dict], None] | None = None,
-                 monitor: Callable[[int, StyleGANGenerator], dict] | None = None, monitor_every: int = 0) -> None:
+                 monitor: Callable[[int, StyleGANGenerator], dict] | None = None, monitor_every: int = 0,
+                 g_regulariser: GRegulariser | None = None) -> None:
         self.G, self.D, self.source, self.cfg, self.run_dir = G, D, source, cfg, Path(run_dir)
+        self.g_regulariser = g_regulariser
         self.log, self.monitor, self.monitor_every = log, monitor, monitor_every
         self.g_names = set(select_parameters(G, cfg.g_train))
         self.d_names = set(select_parameters(D, cfg.d_train))
@@ -228,11 +234,15 @@ class GanTrainer:
         # G steps
         _set_trainable(D, self.d_names, False)
         _set_trainable(G, self.g_names, True)
-        repeats = 0
+        repeats, reg = 0, None
         while True:
             g_loss = F.softplus(-D(self._fake(n, labels, rng), labels)).mean()
+            total = g_loss
+            if self.g_regulariser is not None:
+                reg = self.g_regulariser(self.step)
+                total = g_loss + reg
             self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            total.backward()
             self.opt_g.step()
             repeats += 1
             if repeats >= cfg.g_repeat_max or g_loss.item() < cfg.g_repeat_ratio * d_loss.item():
@@ -247,7 +257,8 @@ class GanTrainer:
         rs, fs = real_score.detach().flatten().numpy(), fake_score.detach().flatten().numpy()
         return {"step": self.step, "kimg": round(self.step * n / 1000, 4), "d_loss": round(d_loss.item(), 5),
                 "g_loss": round(g_loss.item(), 5), "g_repeats": repeats, "real_score": round(float(rs.mean()), 5),
-                "fake_score": round(float(fs.mean()), 5), "d_auroc": round(auroc(rs, fs), 4)}
+                "fake_score": round(float(fs.mean()), 5), "d_auroc": round(auroc(rs, fs), 4),
+                **({"g_reg": round(reg.item(), 5)} if reg is not None else {})}
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, resume: bool = False, advance: Callable[[int], None] | None = None,

@@ -8,14 +8,17 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
    hair length, mouth, pose, background mean/std; z sets hairstyle, gender, age, glasses, quality
    through the renderer's own marginals.  This gives the mapping network a meaningful start.
 2. **Adversarial phase** (SPEC §5 losses via :mod:`ohlora_cli.training`, everything trainable):
-   real faces rendered from per-step seeds, labelled with their normalised attributes.
+   real faces rendered from per-step seeds, labelled with their normalised attributes; every G update
+   also pays ``--anchor`` × the warm-up loss (:class:`WarmupAnchor`).
 
-    python -m ohlora_cli.synthetic.train_base --out runs/base3 --threads 2
+    python -m ohlora_cli.synthetic.train_base --out runs/base6 --threads 2
 
 The warm-up trains the mapping network at the synthesis' lr (``--mapping-boost``), oversamples the rare
 filter attributes (``--rare-fraction``) and keeps the attribute-carrying z dims readable from w with a
 linear probe (``--latent-probe``); without these the first shipped model never drew a male,
-old or bespectacled face, and its eyes barely followed their label.
+old or bespectacled face, and its eyes barely followed their label.  ``--hair-texture`` adds the seed's
+hairstyle statistics (phase-free, :func:`hair_texture_stats`) to the warm-up loss: L1 alone learns the
+average hair, flat, whatever the hairstyle.
 """
 
 from __future__ import annotations
@@ -130,6 +133,34 @@ CLASS_WEIGHTS = np.array([1.0, 1.0, 4.0, 4.0, 8.0, 8.0, 2.0, 5.0, 6.0, 5.0, 1.0]
 RARE_ATTRIBUTES = ("gender", "age", "glasses", "quality")
 
 
+def hair_texture_stats(images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """(N, 3) phase-free statistics of the hair texture: mean V, mean H and mean V / (H + bias).
+
+    The seed's hairstyle score (:func:`ohlora_cli.properties.algorithms.hairstyle_score`) at any
+    resolution, made differentiable: on the grey image (``images`` in [-1, 1], NCHW), V = |g - g below|,
+    H = max(|g - g left|, |g - g right|) at the score's offset, over the lower half's hair pixels
+    (``maps`` == hair at the pixel and its three neighbours).  They do not depend on where a strand or a
+    curl lies, so G can match them with its noise inputs, which an L1 loss on pixels (that only learns
+    the average hair, flat) cannot teach it.  Images without such pixels get zeros.
+    """
+    from ohlora_cli.properties.algorithms import (HAIR, HAIRSTYLE_DENOM_BIAS, HAIRSTYLE_OFFSET,
+                                                  HAIRSTYLE_ROW_START, scale_length)
+
+    n = images.shape[-1]
+    d = scale_length(HAIRSTYLE_OFFSET, n, minimum=1)
+    y0 = scale_length(HAIRSTYLE_ROW_START, n)
+    g = images.mean(1)[:, y0:]
+    hair = (maps == HAIR)[:, y0:]
+    c, below = g[:, :-d, d:-d], g[:, d:, d:-d]
+    left, right = g[:, :-d, :-2 * d], g[:, :-d, 2 * d:]
+    mask = (hair[:, :-d, d:-d] & hair[:, d:, d:-d] & hair[:, :-d, :-2 * d] & hair[:, :-d, 2 * d:]).float()
+    v = (c - below).abs()
+    h = torch.maximum((c - left).abs(), (c - right).abs())
+    ratio = v / (h + HAIRSTYLE_DENOM_BIAS / 127.5)
+    k = mask.sum((1, 2)).clamp(min=1.0)
+    return torch.stack([(x * mask).sum((1, 2)) / k for x in (v, h, ratio)], 1)
+
+
 def rare_tails(stats: AttributeStats) -> dict[str, tuple[float, bool]]:
     """Per rare filter attribute: the z value where it crosses 0.5 under the warm-up's quantile mapping,
     and whether the rare side is the upper tail (male, old, glasses) or the lower one (low quality)."""
@@ -164,10 +195,63 @@ def oversample_rare(z: np.ndarray, rng: np.random.Generator, tails: dict[str, tu
     return z
 
 
+@dataclass
+class WarmupBatch:
+    z: torch.Tensor  # (N, 512)
+    label: torch.Tensor  # (N, 7)
+    target: torch.Tensor  # (N, 3, R, R) in [-1, 1]: what the renderer draws for (z, label)
+    maps: torch.Tensor  # (N, R, R) its parsing map
+
+
+def warmup_batch(rng: np.random.Generator, stats: AttributeStats, g_cfg: GeneratorConfig, batch_size: int, *,
+                 tails: dict | None = None, rare_fraction: float = 0.0, texture_seeds: int = 0) -> WarmupBatch:
+    """One supervised batch: z, labels ~ N(0, I) (rare tails oversampled) and the renderer's faces for them."""
+    z = rng.standard_normal((batch_size, g_cfg.z_dim)).astype(np.float32)
+    label = rng.standard_normal((batch_size, g_cfg.label_size)).astype(np.float32)
+    if tails:
+        z = oversample_rare(z, rng, tails, rare_fraction)
+    attrs, tex = attributes_from_latent(z, label, stats, texture_seeds)
+    images, maps = renderer.render(attrs, tex, g_cfg.resolution)
+    return WarmupBatch(torch.from_numpy(z), torch.from_numpy(label), to_tensor(images), torch.from_numpy(maps))
+
+
+def warmup_loss(G: StyleGANGenerator, batch: WarmupBatch,
+                hair_texture: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(loss, w, hair-texture term or None): class-weighted L1 at full size + 2 × L1 at 1/4 size
+    + ``hair_texture`` × L1 of :func:`hair_texture_stats`."""
+    weight = torch.from_numpy(CLASS_WEIGHTS)[batch.maps.long()][:, None]
+    w = G.mapping(batch.z, batch.label)
+    fake = G.synthesis(G.truncation(w), "random")
+    loss = ((fake - batch.target).abs() * weight).mean() / weight.mean() \
+        + 2.0 * (F.avg_pool2d(fake, 4) - F.avg_pool2d(batch.target, 4)).abs().mean()
+    tex_loss = None
+    if hair_texture > 0:
+        tex_loss = (hair_texture_stats(fake, batch.maps) - hair_texture_stats(batch.target, batch.maps)).abs().mean()
+        loss = loss + hair_texture * tex_loss
+    return loss, w, tex_loss
+
+
+class WarmupAnchor:
+    """G regulariser of the adversarial phase: ``weight`` × the warm-up loss on batch (seed, step).
+
+    Keeps what only the warm-up teaches (which z dim draws which attribute, the hair texture) while the
+    adversarial phase sharpens the faces; without it 1,000 adversarial steps undid the warm-up's hairstyle.
+    """
+
+    def __init__(self, G: StyleGANGenerator, stats: AttributeStats, *, seed: int, batch_size: int, weight: float,
+                 hair_texture: float = 0.0) -> None:
+        self.G, self.stats, self.seed, self.batch_size = G, stats, seed, batch_size
+        self.weight, self.hair_texture = weight, hair_texture
+
+    def __call__(self, step: int) -> torch.Tensor:
+        batch = warmup_batch(np.random.default_rng([self.seed, 11, step]), self.stats, self.G.cfg, self.batch_size)
+        return self.weight * warmup_loss(self.G, batch, self.hair_texture)[0]
+
+
 def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
                       lr: float = 2e-3, log=print, log_every: int = 100, state_path: Path | None = None,
                       save_every: int = 500, rare_fraction: float = 0.0, mapping_boost: float = 1.0,
-                      latent_probe: float = 0.0, texture_seeds: int = 0) -> list[dict]:
+                      latent_probe: float = 0.0, texture_seeds: int = 0, hair_texture: float = 0.0) -> list[dict]:
     """Regress G(z, label) onto render(attributes_from_latent(z, label)): class-weighted L1 at 64 px + L1 at 16 px.
 
     ``rare_fraction`` > 0 oversamples the rare filter attributes (:func:`oversample_rare`);
@@ -176,7 +260,9 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
     probe (w → the 5 attribute-carrying z dims and the 7 labels; discarded afterwards): without it the
     mapping learns to silence all of z (506 of its 512 dims are noise to the warm-up), the 5 meaningful
     dims with it, and hairstyle / gender / age / glasses / quality are never drawn.  ``texture_seeds``:
-    see :func:`attributes_from_latent`.  Resumable: with ``state_path`` the weights, optimiser and step
+    see :func:`attributes_from_latent`.  ``hair_texture`` > 0 adds that weight × the L1 distance of
+    :func:`hair_texture_stats` (fake vs target, on the target's map): without it hair comes out flat and
+    the hairstyle z dim is not drawn.  Resumable: with ``state_path`` the weights, optimiser and step
     are saved every ``save_every`` steps (temp file + ``os.replace``) and picked up again; step ``s``
     draws its data from (seed, s) alone.
     """
@@ -201,21 +287,12 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
     G.train()
     t0 = time.perf_counter()
     for step in range(start, steps):
-        rng = np.random.default_rng([seed, 7, step])
-        z = rng.standard_normal((batch_size, G.cfg.z_dim)).astype(np.float32)
-        label = rng.standard_normal((batch_size, G.cfg.label_size)).astype(np.float32)
-        if tails:
-            z = oversample_rare(z, rng, tails, rare_fraction)
-        attrs, tex = attributes_from_latent(z, label, stats, texture_seeds)
-        images, maps = renderer.render(attrs, tex, G.cfg.resolution)
-        target, weight = to_tensor(images), torch.from_numpy(CLASS_WEIGHTS[maps])[:, None]
+        batch = warmup_batch(np.random.default_rng([seed, 7, step]), stats, G.cfg, batch_size, tails=tails,
+                             rare_fraction=rare_fraction, texture_seeds=texture_seeds)
         torch.manual_seed(seed * 1_000_003 + step)
-        z_t, label_t = torch.from_numpy(z), torch.from_numpy(label)
-        w = G.mapping(z_t, label_t)
-        fake = G.synthesis(G.truncation(w), "random")
-        loss = ((fake - target).abs() * weight).mean() / weight.mean() \
-            + 2.0 * (F.avg_pool2d(fake, 4) - F.avg_pool2d(target, 4)).abs().mean()
-        probe_mse = F.mse_loss(probe(w), torch.cat([z_t[:, :n_latent], label_t], 1)) if latent_probe > 0 else None
+        loss, w, tex_loss = warmup_loss(G, batch, hair_texture)
+        probe_mse = F.mse_loss(probe(w), torch.cat([batch.z[:, :n_latent], batch.label], 1)) \
+            if latent_probe > 0 else None
         if probe_mse is not None:
             loss = loss + latent_probe * probe_mse
         opt.zero_grad(set_to_none=True)
@@ -226,6 +303,7 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
         if (step + 1) % log_every == 0 or step + 1 == steps:
             row = {"phase": "supervised", "step": step + 1, "loss": round(loss.item(), 5),
                    **({"probe_mse": round(probe_mse.item(), 5)} if probe_mse is not None else {}),
+                   **({"hair_texture": round(tex_loss.item(), 5)} if tex_loss is not None else {}),
                    "sec": round(time.perf_counter() - t0, 1)}
             history.append(row)
             log(row)
@@ -241,7 +319,7 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
 def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: int = 16, seed: int = 0,
                r1_gamma: float = 1.0, r1_every: int = 4, ema_decay: float = 0.999, threads: int = 2,
                rare_fraction: float = 0.0, mapping_boost: float = 1.0, latent_probe: float = 0.0,
-               texture_seeds: int = 0, log=print) -> dict:
+               texture_seeds: int = 0, hair_texture: float = 0.0, anchor: float = 0.0, log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
     from ohlora_cli.models.checkpoints import save_checkpoint
     from ohlora_cli.training import GanTrainer, TrainConfig
@@ -254,12 +332,15 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     G, D = StyleGANGenerator(BASE_G), StyleGANDiscriminator(BASE_D)
     history = supervised_warmup(G, stats, steps=supervised_steps, batch_size=batch_size, seed=seed, log=log,
                                 state_path=out / "warmup-state.pt", rare_fraction=rare_fraction,
-                                mapping_boost=mapping_boost, latent_probe=latent_probe, texture_seeds=texture_seeds)
+                                mapping_boost=mapping_boost, latent_probe=latent_probe, texture_seeds=texture_seeds,
+                                hair_texture=hair_texture)
     (out / "warmup.json").write_text(json.dumps(history))
     t_warm = time.perf_counter() - t0
     cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
                       ema_decay=ema_decay, seed=seed, checkpoint_every=250, log_every=50)
-    trainer = GanTrainer(G, D, RenderedFaces(stats, seed), cfg, out / "gan", log=log)
+    reg = WarmupAnchor(G, stats, seed=seed, batch_size=batch_size, weight=anchor, hair_texture=hair_texture) \
+        if anchor > 0 else None
+    trainer = GanTrainer(G, D, RenderedFaces(stats, seed), cfg, out / "gan", log=log, g_regulariser=reg)
     if trainer.G_ema is not None:
         trainer.G_ema.load_state_dict(G.state_dict())
     result = trainer.run(resume=True)
@@ -267,7 +348,8 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
     meta = {"recipe": f"python -m ohlora_cli.synthetic.train_base --out {out} --supervised-steps {supervised_steps} "
                       f"--gan-steps {gan_steps} --batch-size {batch_size} --seed {seed} --threads {threads}"
                       + f" --rare-fraction {rare_fraction:g} --mapping-boost {mapping_boost:g}"
-                      + f" --latent-probe {latent_probe:g} --texture-seeds {texture_seeds}",
+                      + f" --latent-probe {latent_probe:g} --texture-seeds {texture_seeds}"
+                      + f" --hair-texture {hair_texture:g} --anchor {anchor:g}",
             "warmup_seconds": round(t_warm, 1), "gan_seconds": round(result.seconds, 1),
             "attribute_stats": stats.to_dict(), "label_attributes": list(LABEL_ATTRIBUTES)}
     save_checkpoint(out / "base.pt", G_final, D=D, lineage={"recipe": meta["recipe"]}, meta=meta)
@@ -291,12 +373,18 @@ def main() -> None:
     ap.add_argument("--texture-seeds", type=int, default=0,
                     help="warm-up: renderer seeds used for textures/jitter (0 = any, from z[:, 5]; the shipped "
                          "model; 1 sharpened the warm-up but the adversarial phase undid it)")
+    ap.add_argument("--hair-texture", type=float, default=1.0,
+                    help="warm-up (and anchor) loss: weight of the hair-texture statistics term (the seed's "
+                         "hairstyle score made differentiable)")
+    ap.add_argument("--anchor", type=float, default=1.0,
+                    help="adversarial phase: weight of the warm-up loss added to every G update")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     summary = train_base(args.out, supervised_steps=args.supervised_steps, gan_steps=args.gan_steps,
                          batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                          rare_fraction=args.rare_fraction, mapping_boost=args.mapping_boost,
                          latent_probe=args.latent_probe, texture_seeds=args.texture_seeds,
+                         hair_texture=args.hair_texture, anchor=args.anchor,
                          log=lambda row: print(json.dumps(row), flush=True))
     print(json.dumps({k: v for k, v in summary.items()}, default=str))
 
