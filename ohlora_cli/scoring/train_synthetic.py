@@ -22,7 +22,8 @@ z → gender / age / glasses / quality, :func:`ohlora_cli.synthetic.train_base.a
 so that they judge the GAN's softer drawing the way they judge renders instead of calling every
 generated face "low quality".  Held-out figures are then given for rendered and generated faces apart.
 
-Each finished model is written at once and skipped on a rerun, so a killed run resumes.
+Each finished model is written at once and skipped on a rerun, so a killed run resumes.  ``--only``
+splits the work between processes; the manifest records each shipped file's own command, seed included.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
     return report
 
 
-RECIPE: Final = "python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --seed 0 --threads 1"
+RECIPE: Final = "python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --threads 1"
 
 
 def ship(out: Path, log=print) -> None:
@@ -197,8 +198,11 @@ def ship(out: Path, log=print) -> None:
                        **({"held-out AUROC on generated faces (intended labels)":
                            round(f["heldout_generated"]["auroc"], 4)} if "heldout_generated" in f else {}),
                        "fold AUROC": [round(a, 4) for a in f["fold_auroc"]], "train seconds": f["train_seconds"]}
-        recipe = RECIPE if "generated" not in report else \
-            f"{RECIPE} --generator {report['generated']['generator']} --n-generated {report['generated']['n_train']}"
+        seed = (load_property_cnn(src)[1] if kind == "cnn-property" else load_filter_ensemble(src).metrics)\
+            .get("options", {}).get("seed", 0)
+        recipe = f"{RECIPE} --seed {seed} --only {kind.removeprefix('cnn-')}"
+        if "generated" in report and kind != "cnn-property":
+            recipe += f" --generator {report['generated']['generator']} --n-generated {report['generated']['n_train']}"
         cnns[kind] = {"file": target.name, "sha256": sha256_file(target), "recipe": recipe,
                       "description": f"{kind} for the synthetic world (64 px, width {WIDTH}, fp16 weights)",
                       "figures": figures}
