@@ -5,6 +5,7 @@ Schedule: per batch one D step, then G steps repeated (new z each) up to ``g_rep
 while ``g_loss ≥ g_repeat_ratio·d_loss``.  AdamW (lr 1e-4) for both; the original created a cosine
 scheduler and never stepped it, so the lr was constant — ohlora keeps the constant lr and creates
 no scheduler.  Optional EMA generator (``generator_smooth``); w_avg tracked as GenForce does.
+Optional ``g_regulariser`` (step → loss) added to every G update (the base recipe's warm-up anchor).
 
 Determinism: the randomness of step ``s`` (z, noise, style mixing, the data source) is seeded from
 (seed, s) alone, so a run resumed from its last full-state checkpoint continues bit-for-bit.

@@ -415,7 +415,8 @@ def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_d
     manifest["generators"][name] = {
         "file": target.name, "sha256": sha256_file(target), "recipe": meta["recipe"],
         "description": "64px conditional StyleGAN (z 512 + 7 labels like FineTune-v1, channels 64→16) + D, trained on "
-                       "rendered faces: class-weighted supervised warm-up, then softplus + R1 adversarial phase",
+                       "rendered faces: class-weighted supervised warm-up with hair-texture statistics, then "
+                       "softplus + R1 adversarial phase anchored by the warm-up loss",
         "figures": {"wall time": f"warm-up {meta['warmup_seconds']:.0f} s + adversarial {meta['gan_seconds']:.0f} s "
                                  f"on {platform.processor() or platform.machine()} CPU",
                     f"faces with both eyes, mouth and hair ({n_check} samples)": round(figures["complete_rate"], 4),
