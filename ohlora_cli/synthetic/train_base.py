@@ -11,7 +11,7 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
    real faces rendered from per-step seeds, labelled with their normalised attributes; every G update
    also pays ``--anchor`` × the warm-up loss (:class:`WarmupAnchor`).
 
-    python -m ohlora_cli.synthetic.train_base --out runs/base6 --threads 2
+    python -m ohlora_cli.synthetic.train_base --out runs/base7 --threads 2
 
 The warm-up trains the mapping network at the synthesis' lr (``--mapping-boost``), oversamples the rare
 filter attributes (``--rare-fraction``) and keeps the attribute-carrying z dims readable from w with a
@@ -243,10 +243,13 @@ class WarmupAnchor:
                  hair_texture: float = 0.0) -> None:
         self.G, self.stats, self.seed, self.batch_size = G, stats, seed, batch_size
         self.weight, self.hair_texture = weight, hair_texture
+        self._batch: tuple[int, WarmupBatch] | None = None
 
     def __call__(self, step: int) -> torch.Tensor:
-        batch = warmup_batch(np.random.default_rng([self.seed, 11, step]), self.stats, self.G.cfg, self.batch_size)
-        return self.weight * warmup_loss(self.G, batch, self.hair_texture)[0]
+        if self._batch is None or self._batch[0] != step:  # G's repeated updates of a step share its batch
+            rng = np.random.default_rng([self.seed, 11, step])
+            self._batch = (step, warmup_batch(rng, self.stats, self.G.cfg, self.batch_size))
+        return self.weight * warmup_loss(self.G, self._batch[1], self.hair_texture)[0]
 
 
 def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int, batch_size: int, seed: int,
