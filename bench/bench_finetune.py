@@ -22,10 +22,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
     from ohlora_cli.stages.finetune import PRESET_BATCH, PRESET_STYLE_MIXING, SelectionImages
     from ohlora_cli.synthetic import renderer
-    from ohlora_cli.training import GanTrainer, TrainConfig, preset_patterns, trainable_counts
+    from ohlora_cli.training.gan import GanTrainer, TrainConfig, preset_patterns, trainable_counts
 
     seeds = np.arange(256)
     images, _ = renderer.render(renderer.sample_attributes(seeds), seeds, 64)

@@ -35,8 +35,8 @@ def main() -> None:
     from ohlora_cli.models.cnns import FilterCNN, PropertyScoreCNN, predict
     from ohlora_cli.models.parsers import load_parser
     from ohlora_cli.properties.algorithms import compute_properties_batch
-    from ohlora_cli.scoring.cnn_training import Ensemble, load_filter_ensemble, load_property_cnn
-    from ohlora_cli.models.registry import embedded_cnns
+    from ohlora_cli.models.cnn_files import Ensemble, load_filter_ensemble, load_property_cnn
+    from ohlora_cli.catalog.registry import embedded_cnns
     from ohlora_cli.synthetic import renderer
 
     seeds = np.arange(args.n)

@@ -23,7 +23,7 @@ def main() -> None:
     from ohlora_cli.edits import edit_wp
     from ohlora_cli.models.checkpoints import load_checkpoint
     from ohlora_cli.models.inference import map_to_w, render
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
     from ohlora_cli.models.stylegan import GeneratorConfig, StyleGANGenerator
     from ohlora_cli.motion import expression_track
 

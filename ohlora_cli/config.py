@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ohlora_cli.errors import UsageError
 
+SCORERS = ("parser", "cnn-filter", "property-cnn")  # what `--scorers` may name (ohlora_cli.scoring.scorers)
 DEFAULT_SCORERS = ("parser", "cnn-filter")  # `score` and `generate --score` without --scorers
 
 LABEL_MODES = ("random", "zero")
@@ -26,6 +27,47 @@ def _check_common(psi: float, trunc_layers: int, noise: str, dtype: str) -> None
         raise UsageError(f"--noise must be const or random, not {noise!r}", "Pass --noise const")
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be fp32 or bf16, not {dtype!r}", "Pass --dtype fp32")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """``ohlora score``: which scorers, parser and CNN set score a generator's images."""
+
+    model: str | None = None
+    scorers: tuple[str, ...] = DEFAULT_SCORERS
+    parser: str = "synthetic"
+    parser_weights: str | None = None
+    mode: str = "fixed"
+    detector: str = "fixed"
+    cnns: str = "synthetic"
+    batch_size: int = 64
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.scorers if s not in SCORERS]
+        if unknown:
+            raise UsageError(f"unknown scorer {unknown[0]!r}", f"Use one of: {', '.join(SCORERS)}")
+        if not self.scorers:
+            raise UsageError("no scorer given", f"Pass --scorers with some of: {', '.join(SCORERS)}")
+        if self.detector not in ("fixed", "mtcnn"):
+            raise UsageError(f"--detector must be fixed or mtcnn, not {self.detector!r}", "Pass --detector fixed")
+        if self.detector == "mtcnn" and self.parser == "synthetic":
+            raise UsageError("the synthetic parser reads whole synthetic frames; it takes no face boxes",
+                             "Use --detector mtcnn with --parser bisenet")
+        if self.mode not in ("fixed", "seed"):
+            raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
+        if self.batch_size <= 0:
+            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 64")
+
+    @property
+    def scorer_id(self) -> str:
+        """The parser scorer's id."""
+        return f"parser-{self.parser}/{self.mode}"
+
+    def scorer_ids(self) -> list[str]:
+        ids = {"parser": self.scorer_id, "cnn-filter": f"cnn-filter/{self.cnns}",
+               "property-cnn": f"property-cnn/{self.cnns}"}
+        return [ids[s] for s in self.scorers]
 
 
 @dataclass(frozen=True)
@@ -58,8 +100,6 @@ class GenerateConfig:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
         _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
         if self.score:
-            from ohlora_cli.stages.score import ScoreConfig
-
             ScoreConfig(scorers=self.scorers)  # same checks and messages as `ohlora score --scorers`
 
 

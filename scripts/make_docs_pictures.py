@@ -22,7 +22,7 @@ def main() -> None:
     from ohlora_cli.images import contact_sheet, save_png
     from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
     from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
 
     G = load_checkpoint(embedded_generators()["synthetic-base"].path).build_generator()
     z, label = latents_for_seeds(np.arange(64), 512, 7)

@@ -25,9 +25,10 @@ FRESH_SEED0 = 70_000_000
 
 def measure(catalog, name: str, n: int, rules, batch: int = 250) -> dict:
     from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
-    from ohlora_cli.models.registry import load_generator, resolve_generator
-    from ohlora_cli.stages.filter import apply_rules
-    from ohlora_cli.stages.score import FilterCnnScorer, ParserScorer, ScoreConfig
+    from ohlora_cli.catalog.registry import load_generator, resolve_generator
+    from ohlora_cli.rules import apply_rules
+    from ohlora_cli.scoring.scorers import FilterCnnScorer, ParserScorer
+    from ohlora_cli.config import ScoreConfig
 
     gen = resolve_generator(catalog, name)
     G = load_generator(gen)
@@ -63,16 +64,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from ohlora_cli.catalog.db import open_catalog
     from ohlora_cli.config import GenerateConfig
+    from ohlora_cli.config import ScoreConfig
+    from ohlora_cli.rules import DEFAULT_RULES, parse_rule
     from ohlora_cli.stages import filter as filter_stage, finetune, generate, score
 
-    rules_text = args.rule or list(filter_stage.DEFAULT_RULES)
-    rules = [filter_stage.parse_rule(r) for r in rules_text]
+    rules_text = args.rule or list(DEFAULT_RULES)
+    rules = [parse_rule(r) for r in rules_text]
     args.out.mkdir(parents=True, exist_ok=True)
     catalog = open_catalog(args.out / "ohlora.db")
     report: dict = {"rules": rules_text, "n": args.n, "fresh": args.fresh, "steps": args.steps, "runs": {}}
     t = time.perf_counter()
     generate.run(catalog, GenerateConfig(n=args.n))
-    score.run(catalog, score.ScoreConfig())
+    score.run(catalog, ScoreConfig())
     sel = filter_stage.run(catalog, name="train", rules=rules_text, replace=True)
     report["selection"] = {"passed": sel.passed, "of": sel.total, "per_rule": dict(zip(sel.rules, sel.passed_per_rule))}
     report["prepare_seconds"] = round(time.perf_counter() - t, 1)

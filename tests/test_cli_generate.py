@@ -16,7 +16,7 @@ import pytest
 from conftest import dump
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w
-from ohlora_cli.models.registry import embedded_generators
+from ohlora_cli.catalog.registry import embedded_generators
 from ohlora_cli.models.checkpoints import load_checkpoint
 
 

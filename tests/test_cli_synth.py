@@ -37,7 +37,7 @@ def test_positive_scale_moves_w_along_the_direction(cli, with_directions, tmp_pa
     from ohlora_cli.catalog.vectors import decode
     from ohlora_cli.models.checkpoints import load_checkpoint
     from ohlora_cli.models.inference import render
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
 
     r = cli("synth", "--image", "1", "--eyes", "2.5", "--out", "e.png")
     assert r.stdout.startswith("wrote e.png (1 image, image 1 (seed 0), tiny directions unit/all) in ")

@@ -11,9 +11,8 @@ from ohlora_cli.errors import CheckpointError, UsageError
 from ohlora_cli.models.checkpoints import read_file
 from ohlora_cli.models.cnns import (FILTER_FLATTEN_256, FILTER_PROPS, PROPERTY_FLATTEN_256, FilterCNN,
                                     PropertyScoreCNN, expected_state_keys, plan_layers, predict)
-from ohlora_cli.scoring.cnn_training import (CNN_FORMAT, Ensemble, detect_cnn_kind, load_filter_ensemble,
-                                             load_property_cnn, save_filter_ensemble, save_property_cnn,
-                                             train_filter_ensemble, train_property_cnn)
+from ohlora_cli.models.cnn_files import (CNN_FORMAT, Ensemble, detect_cnn_kind, load_filter_ensemble, load_property_cnn, save_filter_ensemble, save_property_cnn)
+from ohlora_cli.training.cnns import train_filter_ensemble, train_property_cnn
 
 # Conv (in, out) pairs and fc1 inputs, written out from the original classes (SPEC §3.1 / §3.2).
 FILTER_CONVS_256 = {

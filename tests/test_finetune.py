@@ -136,7 +136,7 @@ def test_conditional_from_unconditional_keeps_every_other_weight():
 
 def test_discriminator_from_its_own_file(cli, selection, tmp_path):
     from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
 
     G = load_checkpoint(embedded_generators()["tiny"].path).build_generator()
     torch.manual_seed(0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ohlora_cli.synthetic import renderer
-from ohlora_cli.synthetic.train_base import (LATENT_ATTRIBUTES, attribute_stats, attributes_from_latent,
-                                             labels_from_attributes, oversample_rare, rare_tails)
+from ohlora_cli.synthetic.latent_code import (LATENT_ATTRIBUTES, attribute_stats, attributes_from_latent,
+                                              labels_from_attributes)
+from ohlora_cli.synthetic.train_base import oversample_rare, rare_tails
 
 
 def test_natural_rates_and_oversampling():
@@ -81,8 +82,8 @@ def test_generated_faces_for_the_filter_cnns_carry_their_intended_labels():
     """``train_synthetic --generator``: generated faces (resized to the CNNs' 64 px) with the hand labels
     their z asks for under the base recipe's fixed map; the same seeds give the same faces and labels."""
     from ohlora_cli.models.inference import latents_for_seeds
-    from ohlora_cli.models.registry import embedded_generators
-    from ohlora_cli.scoring.train_synthetic import generated_set
+    from ohlora_cli.catalog.registry import embedded_generators
+    from ohlora_cli.synthetic.train_cnns import generated_set
 
     tiny = embedded_generators()["tiny"].path  # 32 px, label 7
     images, labels = generated_set(tiny, 100, 12)
@@ -152,7 +153,7 @@ def test_warmup_anchor_regularises_every_g_update_and_resumes(tmp_path):
     from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, \
         StyleGANGenerator
     from ohlora_cli.synthetic.train_base import RenderedFaces, WarmupAnchor
-    from ohlora_cli.training import GanTrainer, TrainConfig
+    from ohlora_cli.training.gan import GanTrainer, TrainConfig
 
     stats = attribute_stats()
     g_cfg = GeneratorConfig(32, label_size=7, fmaps_base=128, fmaps_max=16, mapping_layers=2)

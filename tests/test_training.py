@@ -9,7 +9,7 @@ import torch
 
 from ohlora_cli.errors import OutputError, UsageError
 from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, StyleGANGenerator
-from ohlora_cli.training import GanTrainer, TrainConfig, auroc, preset_patterns, select_parameters, trainable_counts
+from ohlora_cli.training.gan import GanTrainer, TrainConfig, auroc, preset_patterns, select_parameters, trainable_counts
 
 G_CFG = GeneratorConfig(16, z_dim=16, w_dim=16, label_size=3, mapping_layers=2, mapping_fmaps=16, fmaps_base=64,
                         fmaps_max=16)

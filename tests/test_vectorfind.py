@@ -107,7 +107,7 @@ def test_cutoff_csv_and_nan_scores(cli, scored, catalog_path, tmp_path, artifact
 
 def test_directions_of_another_generator_are_refused(cli, scored, tmp_path):
     from ohlora_cli.models.checkpoints import load_checkpoint, save_checkpoint
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
 
     cli("vectorfind", "--groups", "2")
     G = load_checkpoint(embedded_generators()["tiny"].path).build_generator()

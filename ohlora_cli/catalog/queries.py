@@ -8,13 +8,12 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 from sqlalchemy import func, select
 
 from ohlora_cli import __version__
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Base, Run, utcnow
-from ohlora_cli.catalog.vectors import decode_many
+from ohlora_cli.catalog.models import Base, Generator, HandLabel, Image, Run, Selection, SelectionMember, utcnow
+from ohlora_cli.errors import NotFoundError
 
 
 def _jsonable(value: Any) -> Any:
@@ -60,5 +59,30 @@ def table_counts(catalog: Catalog) -> dict[str, int]:
                 for name, table in Base.metadata.tables.items()}
 
 
-def stack_vectors(blobs: list[bytes], dim: int) -> np.ndarray:
-    return decode_many(blobs, dim)
+def labelled_ids(catalog: Catalog, generator_id: int) -> dict[int, dict[str, float]]:
+    """Hand labels of a generator's images: image id → {prop: 0/1}."""
+    with catalog.read() as s:
+        rows = s.execute(select(HandLabel.image_id, HandLabel.property, HandLabel.value)
+                         .join(Image, Image.id == HandLabel.image_id).where(Image.generator_id == generator_id)).all()
+    out: dict[int, dict[str, float]] = {}
+    for i, prop, v in rows:
+        out.setdefault(i, {})[prop] = v
+    return out
+
+
+def selection_ids(catalog: Catalog, name: str) -> tuple[Selection, list[int]]:
+    """A named selection and its image ids (NotFoundError naming the known ones)."""
+    with catalog.read() as s:
+        sel = s.scalars(select(Selection).where(Selection.name == name)).first()
+        if sel is None:
+            known = sorted(s.scalars(select(Selection.name)))
+            raise NotFoundError(f"no selection named {name!r}",
+                                f"Known: {', '.join(known)}" if known else "Create one with `ohlora filter --name NAME`")
+        ids = sorted(s.scalars(select(SelectionMember.image_id).where(SelectionMember.selection_id == sel.id)))
+        s.expunge(sel)
+    return sel, ids
+
+
+def generator_by_id(catalog: Catalog, gen_id: int) -> Generator:
+    with catalog.read() as s:
+        return s.get(Generator, gen_id)

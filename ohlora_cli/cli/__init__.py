@@ -12,15 +12,11 @@ class _OhloraGroup(TyperGroup):
     """Turns every :class:`OhloraError` into ``Error: <what>. <fix>`` on stderr and exit code 1."""
 
     def invoke(self, ctx):  # noqa: ANN001
-        from ohlora_cli.cli._common import close_catalogs
-
         try:
             return super().invoke(ctx)
         except OhloraError as err:
             typer.echo(f"Error: {err.message}", err=True)
             raise typer.Exit(1) from None
-        finally:
-            close_catalogs()
 
 
 app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -30,15 +26,15 @@ app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, 
 
 
 def _register() -> None:
-    from ohlora_cli.cli import (catalog, demo, evaluate, finetune, generate, identity, label, model, score, synth,
-                               synthetic, vectorfind)
+    from ohlora_cli.cli import (catalog, demo, evaluate, filter, finetune, generate, identity, label, model, score,
+                               synth, synthetic, vectorfind)
 
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(model.app, name="model")
     app.command("demo", epilog=demo.EPILOG)(demo.demo)
     app.command("generate", epilog=generate.EPILOG)(generate.generate)
-    app.command("score", epilog=score.SCORE_EPILOG)(score.score)
-    app.command("filter", epilog=score.FILTER_EPILOG)(score.filter_)
+    app.command("score", epilog=score.EPILOG)(score.score)
+    app.command("filter", epilog=filter.EPILOG)(filter.filter_)
     app.add_typer(label.app, name="label")
     app.command("finetune", epilog=finetune.EPILOG)(finetune.finetune)
     app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)

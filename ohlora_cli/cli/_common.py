@@ -7,6 +7,11 @@ from typing import Annotated
 
 import typer
 
+try:  # typer >= 0.22 vendors click; older releases depend on it
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    from click import get_current_context
+
 CatalogOpt = Annotated[Path, typer.Option("--catalog", envvar="OHLORA_CATALOG",
                                           help="Catalog file (SQLite); created if missing.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs on stderr.")]
@@ -19,24 +24,16 @@ DTypeOpt = Annotated[str, typer.Option("--dtype", help="fp32 | bf16 (bf16 autoca
 DEFAULT_CATALOG = Path("ohlora.db")
 
 
-_OPEN: list = []
-
-
 def open_catalog(path: Path, *, create: bool = True, quiet: bool = False):
-    """Open (or create) the catalog for this command; it is closed when the command ends."""
+    """Open (or create) the catalog for this command; the command's context closes it when it ends."""
     from ohlora_cli.catalog.db import open_catalog as _open
 
     existed = Path(path).exists()
     catalog = _open(path, create=create)
-    _OPEN.append(catalog)
+    get_current_context().call_on_close(catalog.close)
     if not existed:
         say_err(f"created catalog {path}", quiet)
     return catalog
-
-
-def close_catalogs() -> None:
-    while _OPEN:
-        _OPEN.pop().close()
 
 
 def say(line: str) -> None:

@@ -29,7 +29,7 @@ def demo(
     generate → score → filter → finetune → generate → score → vectorfind (svm, conditional) → eval →
     synth sweeps and an animation.
     """
-    from ohlora_cli.stages import demo as stage
+    from ohlora_cli import demo as stage
 
     r = stage.run(out, n=n, groups=groups, model=model, finetune_steps=finetune_steps, cases=cases,
                   rules=tuple(rule) if rule else stage.DEMO_RULES, log=lambda m: say_err(m, quiet))

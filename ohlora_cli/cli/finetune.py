@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example, open_catalog, say
+from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example, open_catalog, say,
+                                    say_err)
+from ohlora_cli.training.presets import preset_help
 
 EPILOG = example("ohlora finetune --selection v8-train --preset v8 --out v8 --steps 500",
                  "ohlora finetune --model v1 --selection v8-train --out v8 --time 2h --resume")
@@ -17,14 +19,12 @@ def finetune(
     selection: Annotated[str, typer.Option("--selection", help="Named selection from `ohlora filter`.")],
     out: Annotated[str, typer.Option("--out", help="Name of the new generator (and of its run folder).")],
     model: ModelOpt = None,
-    preset: Annotated[str, typer.Option("--preset", help="v1 (mapping; batch 16, style mixing 0.9) | v8 (mapping + "
-                                                         "4x4 block; batch 8) | all. D: its last 3 layers (v1, v8).")]
-    = "v8",
+    preset: Annotated[str, typer.Option("--preset", help=preset_help())] = "v8",
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps (batches).")] = None,
     kimg: Annotated[float | None, typer.Option("--kimg", help="Thousands of real images shown.")] = None,
     epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the selection.")] = None,
     time_: Annotated[str | None, typer.Option("--time", help="Wall-clock budget, e.g. 20m, 2h.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: 16 for v1, 8 otherwise]")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: the preset's]")] = None,
     lr: Annotated[float, typer.Option("--lr", help="AdamW lr for G and D (constant).")] = 1e-4,
     r1: Annotated[float, typer.Option("--r1", help="R1 penalty gamma on reals.")] = 10.0,
     ema: Annotated[float, typer.Option("--ema", help="EMA decay of generator_smooth (0 = none, as the original).")]
@@ -61,7 +61,6 @@ def finetune(
     never stepped it); an optional EMA generator is saved beside the raw one. Full-state checkpoints
     every --checkpoint-every steps make --resume continue bit-for-bit after a kill.
     """
-    from ohlora_cli.cli._common import say_err
     from ohlora_cli.progress import LazyProgress
     from ohlora_cli.stages import finetune as stage
 

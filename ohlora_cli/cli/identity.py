@@ -26,7 +26,7 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Import latent codes (the original's ohlora_z_vectors.csv: 519 = z512 ‖ label7) as identities."""
-    from ohlora_cli.stages.transfer import import_identities
+    from ohlora_cli.stages.artifacts import import_identities
 
     names = import_identities(open_catalog(catalog, quiet=quiet), z_csv, groups_csv=groups, prefix=prefix,
                               z_dim=z_dim, label_size=label_size, replace=replace)

@@ -25,7 +25,7 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Store hand labels (1 = female / good quality / old / glasses); a relabel replaces the old value."""
-    from ohlora_cli.models.registry import resolve_generator
+    from ohlora_cli.catalog.registry import resolve_generator
     from ohlora_cli.stages import label as stage
 
     cat = open_catalog(catalog, quiet=quiet)
@@ -48,7 +48,7 @@ def export(
 ) -> None:
     """Write unlabelled images, contact sheets with their ids, and a CSV template to fill in."""
     from ohlora_cli.models.inference import pick_device
-    from ohlora_cli.models.registry import load_generator, resolve_generator
+    from ohlora_cli.catalog.registry import load_generator, resolve_generator
     from ohlora_cli.stages import label as stage
 
     cat = open_catalog(catalog, quiet=quiet)
@@ -86,7 +86,7 @@ def train(
     """Train one CNN per fold for each property (SPEC §3.1: BCE, AdamW, cosine, early stopping, eval-mode
     soft vote), register them as a CNN set and print each fold's AUROC, accuracy and F1."""
     from ohlora_cli.models.inference import pick_device
-    from ohlora_cli.models.registry import load_generator, resolve_generator
+    from ohlora_cli.catalog.registry import load_generator, resolve_generator
     from ohlora_cli.stages import label as stage
 
     cat = open_catalog(catalog, quiet=quiet)

@@ -34,7 +34,7 @@ def register(
     """
     from ohlora_cli.errors import UsageError
     from ohlora_cli.models.checkpoints import describe, load_checkpoint
-    from ohlora_cli.models.registry import CNN_KINDS, register_generator
+    from ohlora_cli.catalog.registry import CNN_KINDS, register_generator
 
     if kind != "generator":
         if kind not in CNN_KINDS:
@@ -62,7 +62,7 @@ def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> Non
     from sqlalchemy import select
 
     from ohlora_cli.catalog.models import Generator
-    from ohlora_cli.models.registry import default_generator_name, embedded_generators
+    from ohlora_cli.catalog.registry import default_generator_name, embedded_generators
 
     cat = open_catalog(catalog, quiet=quiet)
     with cat.read() as s:
@@ -76,7 +76,7 @@ def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> Non
         if name not in names:
             say(f"{name:<24} embedded  {asset.description}{' (default)' if name == default else ''}")
     from ohlora_cli.catalog.models import CnnModel
-    from ohlora_cli.models.registry import EMBEDDED_CNN_SET, embedded_cnns
+    from ohlora_cli.catalog.registry import EMBEDDED_CNN_SET, embedded_cnns
 
     with cat.read() as s:
         cnns = s.scalars(select(CnnModel).order_by(CnnModel.name, CnnModel.kind)).all()

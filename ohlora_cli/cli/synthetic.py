@@ -56,7 +56,7 @@ def info(quiet: QuietOpt = False) -> None:
     """What ohlora ships for the synthetic world: files, sizes, recipes and measured quality."""
     import json
 
-    from ohlora_cli.models.registry import ASSETS_DIR
+    from ohlora_cli.catalog.registry import ASSETS_DIR
 
     manifest = json.loads((ASSETS_DIR / "manifest.json").read_text())
     total = 0

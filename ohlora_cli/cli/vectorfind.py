@@ -67,7 +67,7 @@ def import_seed(
     quiet: QuietOpt = False,
 ) -> None:
     """Import the original project's direction CSVs (signs flipped so + increases the property)."""
-    from ohlora_cli.stages.transfer import import_seed_directions
+    from ohlora_cli.stages.artifacts import import_seed_directions
 
     r = import_seed_directions(open_catalog(catalog, quiet=quiet), folder, name=name, replace=replace)
     say(f"imported {r.count} directions as set {r.name}: properties {', '.join(r.properties)}; "
@@ -84,8 +84,8 @@ def import_npy(
     quiet: QuietOpt = False,
 ) -> None:
     """Import InterFaceGAN-style .npy directions (normalised to unit length) for a generator."""
-    from ohlora_cli.models.registry import resolve_generator
-    from ohlora_cli.stages.transfer import import_npy_directions
+    from ohlora_cli.catalog.registry import resolve_generator
+    from ohlora_cli.stages.artifacts import import_npy_directions
 
     cat = open_catalog(catalog, quiet=quiet)
     gen = resolve_generator(cat, model)
@@ -103,7 +103,7 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Write every direction of a set as .npy (1, D) float32 or the original's CSV layout."""
-    from ohlora_cli.stages.transfer import export_directions
+    from ohlora_cli.stages.artifacts import export_directions
 
     paths = export_directions(open_catalog(catalog, quiet=quiet), set_name, out, fmt)
     say(f"wrote {len(paths)} {fmt} files to {out}")

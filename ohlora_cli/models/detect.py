@@ -29,6 +29,11 @@ def mtcnn_available() -> bool:
     return True
 
 
+def require_mtcnn() -> None:
+    """Raise the one-line install hint unless the optional detector can be used."""
+    _mtcnn()
+
+
 @lru_cache(maxsize=1)
 def _mtcnn():
     if not mtcnn_available():

@@ -206,7 +206,7 @@ def _parse_item(item: str) -> tuple[str, tuple[int, ...] | None]:
 
 def resolve_methods(catalog: Catalog, gen, items: tuple[str, ...]) -> list[tuple[str, DirectionSet, tuple | None]]:
     """(label, set, layers) per requested item; a bare method name means that method's newest set."""
-    from ohlora_cli.stages.synth import resolve_direction_set
+    from ohlora_cli.catalog.directions import resolve_direction_set
 
     if not items:
         ds = resolve_direction_set(catalog, gen, None)
@@ -254,7 +254,7 @@ def _case_latents(catalog: Catalog, gen, G, cfg: EvalConfig, device) -> tuple[li
 def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: dict) -> list[str]:
     """Each case's group under the set's grouping, from the set's scorer on the unedited images."""
     from ohlora_cli.directions import group_names
-    from ohlora_cli.stages.score import scorer_from_id
+    from ohlora_cli.scoring.scorers import scorer_from_id
 
     opts = json.loads(ds.options_json or "{}")
     group_by, scorer = opts.get("group_by"), opts.get("scorer")
@@ -280,9 +280,9 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
     from ohlora_cli.images import ensure_writable_dir
     from ohlora_cli.models.inference import pick_device, render
     from ohlora_cli.models.parsers import load_parser
-    from ohlora_cli.models.registry import load_generator, resolve_generator
-    from ohlora_cli.stages.score import scorer_from_id, scorer_properties
-    from ohlora_cli.stages.synth import direction_matrix
+    from ohlora_cli.catalog.registry import load_generator, resolve_generator
+    from ohlora_cli.scoring.scorers import scorer_from_id, scorer_properties
+    from ohlora_cli.catalog.directions import direction_matrix
 
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)

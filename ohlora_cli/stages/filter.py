@@ -13,8 +13,6 @@ scores of the labelled properties.
 from __future__ import annotations
 
 import json
-import operator
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,38 +20,11 @@ from sqlalchemy import insert, select
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import Image, Normalisation, Score, Selection, SelectionMember
-from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.queries import labelled_ids, selection_ids, stage_run
 from ohlora_cli.errors import NotFoundError, UsageError
-from ohlora_cli.models.registry import resolve_generator
-from ohlora_cli.stages.label import labelled_ids
-from ohlora_cli.stages.score import scorers_with
-
-DEFAULT_RULES = ("gender>=0.92", "quality>=0.9", "age<=0.008", "glass<=0.01")
-OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
-RULE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(>=|<=|==|>|<)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
-
-
-@dataclass(frozen=True)
-class Rule:
-    prop: str
-    op: str
-    value: float
-
-    def __str__(self) -> str:
-        return f"{self.prop}{self.op}{self.value:g}"
-
-
-def parse_rule(text: str) -> Rule:
-    m = RULE.match(text)
-    if not m:
-        raise UsageError(f"malformed rule {text!r}", "Write rules like 'gender>=0.92' or 'age<=0.008'")
-    return Rule(m[1], m[2], float(m[3]))
-
-
-def apply_rules(values: np.ndarray, rules: list[Rule]) -> np.ndarray:
-    """(N, R) values, one column per rule → (N, R) bool pass matrix (pure)."""
-    return np.stack([OPS[r.op](values[:, j], r.value) for j, r in enumerate(rules)], axis=1)
-
+from ohlora_cli.rules import Rule, apply_rules, parse_rule
+from ohlora_cli.catalog.registry import resolve_generator
+from ohlora_cli.catalog.scores import scorers_with
 
 @dataclass(frozen=True)
 class FilterResult:
@@ -141,19 +112,6 @@ def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = No
                         len(chosen), excluded, chosen_scorers)
 
 
-def selection_ids(catalog: Catalog, name: str) -> tuple[Selection, list[int]]:
-    """A named selection and its image ids (NotFoundError naming the known ones)."""
-    with catalog.read() as s:
-        sel = s.scalars(select(Selection).where(Selection.name == name)).first()
-        if sel is None:
-            known = sorted(s.scalars(select(Selection.name)))
-            raise NotFoundError(f"no selection named {name!r}",
-                                f"Known: {', '.join(known)}" if known else "Create one with `ohlora filter --name NAME`")
-        ids = sorted(s.scalars(select(SelectionMember.image_id).where(SelectionMember.selection_id == sel.id)))
-        s.expunge(sel)
-    return sel, ids
-
-
 def export_selection(catalog: Catalog, name: str, out, *, device: str = "auto", advance=None) -> int:
     """Write the selection's images to ``out/<image id>.png`` (copied from stored PNGs or re-rendered
     from w), skipping files already there; returns how many were written."""
@@ -162,8 +120,8 @@ def export_selection(catalog: Catalog, name: str, out, *, device: str = "auto", 
     from ohlora_cli.catalog.models import Generator
     from ohlora_cli.images import ensure_writable_dir, save_png
     from ohlora_cli.models.inference import pick_device
-    from ohlora_cli.models.registry import load_generator
-    from ohlora_cli.stages.score import images_of
+    from ohlora_cli.catalog.registry import load_generator
+    from ohlora_cli.catalog.images import images_of
 
     sel, ids = selection_ids(catalog, name)
     out = ensure_writable_dir(Path(out), "--export")

@@ -28,9 +28,8 @@ from ohlora_cli.catalog.models import Generator, Image
 from ohlora_cli.catalog.vectors import decode_many
 from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.training.presets import PRESETS
 
-PRESET_BATCH = {"v1": 16, "v8": 8, "all": 8}
-PRESET_STYLE_MIXING = {"v1": 0.9, "v8": 0.0, "all": 0.0}
 MONITOR_SEED0 = 900_000_000
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
@@ -73,8 +72,9 @@ class FinetuneConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESET_BATCH:
-            raise UsageError(f"unknown preset {self.preset!r}", "Use --preset v1, v8 or all")
+        if self.preset not in PRESETS:
+            names = list(PRESETS)
+            raise UsageError(f"unknown preset {self.preset!r}", f"Use --preset {', '.join(names[:-1])} or {names[-1]}")
         if self.labels not in ("stored", "zero"):
             raise UsageError(f"--labels must be stored or zero, not {self.labels!r}", "Pass --labels stored")
         given = [k for k in ("steps", "kimg", "epochs", "time") if getattr(self, k) is not None]
@@ -102,7 +102,7 @@ class FinetuneConfig:
 
     @property
     def batch(self) -> int:
-        return self.batch_size or PRESET_BATCH[self.preset]
+        return self.batch_size or PRESETS[self.preset].batch
 
 
 @dataclass
@@ -216,7 +216,7 @@ class SelectionImages:
 
 def check_selection(catalog: Catalog, selection: str, gen: Generator) -> list[int]:
     """The selection's image ids; errors when it is unknown, empty, or of another generator."""
-    from ohlora_cli.stages.filter import selection_ids
+    from ohlora_cli.catalog.queries import selection_ids
 
     sel, ids = selection_ids(catalog, selection)
     if sel.generator_id != gen.id:
@@ -232,7 +232,7 @@ def check_selection(catalog: Catalog, selection: str, gen: Generator) -> list[in
 def load_selection(catalog: Catalog, ids: list[int], gen: Generator, G, device, *, label_mode: str,
                    label_size: int, advance=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The selection's images (stored PNGs or re-rendered from w by the parent) and labels (stored or zero)."""
-    from ohlora_cli.stages.score import images_of
+    from ohlora_cli.catalog.images import images_of
 
     parts = []
     for start in range(0, len(ids), 64):
@@ -264,8 +264,8 @@ class FilterMonitor:
     def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int, rules: list[str] | None = None,
                  cnns: str = "synthetic") -> None:
         from ohlora_cli.models.inference import latents_for_seeds
-        from ohlora_cli.stages.filter import DEFAULT_RULES, apply_rules, parse_rule
-        from ohlora_cli.stages.score import FILTER_PROPERTIES, FilterCnnScorer
+        from ohlora_cli.rules import DEFAULT_RULES, apply_rules, parse_rule
+        from ohlora_cli.scoring.scorers import FILTER_PROPERTIES, FilterCnnScorer
 
         self.scorer = FilterCnnScorer(catalog, cnns)
         parsed = [parse_rule(r) for r in (rules or [])]
@@ -297,7 +297,7 @@ class FilterMonitor:
 
 def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
     from ohlora_cli.models.checkpoints import load_checkpoint, load_discriminator
-    from ohlora_cli.models.registry import generator_file
+    from ohlora_cli.catalog.registry import generator_file
 
     ckpt = load_checkpoint(generator_file(gen))
     G = ckpt.build_generator().train()
@@ -333,8 +333,8 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     from ohlora_cli.catalog.queries import stage_run
     from ohlora_cli.models.checkpoints import save_checkpoint
     from ohlora_cli.models.inference import pick_device
-    from ohlora_cli.models.registry import load_generator, register_generator, resolve_generator
-    from ohlora_cli.training import GanTrainer, TrainConfig, preset_patterns, select_parameters, trainable_counts
+    from ohlora_cli.catalog.registry import load_generator, register_generator, resolve_generator
+    from ohlora_cli.training.gan import GanTrainer, TrainConfig, preset_patterns, select_parameters, trainable_counts
 
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
@@ -384,7 +384,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                          "Fine-tune the generator the selection came from")
     steps = steps_for(cfg, len(ids))
     tcfg = TrainConfig(steps=steps, batch_size=cfg.batch, lr=cfg.lr, r1_gamma=cfg.r1, r1_every=cfg.r1_every,
-                       style_mixing_prob=PRESET_STYLE_MIXING[cfg.preset], ema_decay=cfg.ema, seed=cfg.seed,
+                       style_mixing_prob=PRESETS[cfg.preset].style_mixing, ema_decay=cfg.ema, seed=cfg.seed,
                        checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
                        g_train=tuple(g_names), d_train=tuple(d_names))
     if cfg.resume:
@@ -400,7 +400,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     (run_dir / "finetune_config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
     monitor = None
     if cfg.monitor_every:
-        from ohlora_cli.stages.filter import selection_ids
+        from ohlora_cli.catalog.queries import selection_ids
 
         sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")
         monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules)

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import HandLabel, Image
-from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.queries import labelled_ids, stage_run
 from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
 from ohlora_cli.models.cnns import FILTER_PROPS
@@ -161,21 +161,10 @@ def label_counts(catalog: Catalog) -> dict[str, tuple[int, int]]:
     return {p: (v[0], v[1]) for p, v in out.items()}
 
 
-def labelled_ids(catalog: Catalog, generator_id: int) -> dict[int, dict[str, float]]:
-    """Hand labels of a generator's images: image id → {prop: 0/1}."""
-    with catalog.read() as s:
-        rows = s.execute(select(HandLabel.image_id, HandLabel.property, HandLabel.value)
-                         .join(Image, Image.id == HandLabel.image_id).where(Image.generator_id == generator_id)).all()
-    out: dict[int, dict[str, float]] = {}
-    for i, prop, v in rows:
-        out.setdefault(i, {})[prop] = v
-    return out
-
-
 def export_for_labelling(catalog: Catalog, gen, G, *, n: int, out: Path, seed: int, device) -> tuple[int, Path]:
     """``n`` random unlabelled images → ``out/images/<id>.png``, ``out/sheet-NNN.png`` (ids under
     each face) and ``out/labels.csv`` (image, gender, quality, age, glass — values empty)."""
-    from ohlora_cli.stages.score import images_of
+    from ohlora_cli.catalog.images import images_of
 
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}", "Pass e.g. --n 2000")
@@ -216,7 +205,7 @@ class TrainResult:
 
 
 def labelled_arrays_from_catalog(catalog: Catalog, gen, G, prop: str, device) -> tuple[np.ndarray, np.ndarray]:
-    from ohlora_cli.stages.score import images_of
+    from ohlora_cli.catalog.images import images_of
 
     labels = {i: v[prop] for i, v in labelled_ids(catalog, gen.id).items() if prop in v}
     ids = sorted(labels)
@@ -255,8 +244,9 @@ def train(catalog: Catalog, *, name: str, props: list[str], arrays: Callable[[st
           out_dir: Path, folds: int, seed: int, max_epochs: int, patience: int, lr: float | None, width: float,
           init: str, replace: bool, on_epoch=None) -> TrainResult:
     """Train and register one ensemble per property; ``arrays(prop)`` gives its (images, 0/1 labels)."""
-    from ohlora_cli.models.registry import register_cnn
-    from ohlora_cli.scoring.cnn_training import save_filter_ensemble, train_filter_ensemble
+    from ohlora_cli.catalog.registry import register_cnn
+    from ohlora_cli.models.cnn_files import save_filter_ensemble
+    from ohlora_cli.training.cnns import train_filter_ensemble
 
     unknown = [p for p in props if p not in FILTER_PROPS]
     if unknown:
@@ -294,9 +284,8 @@ def register_cnn_files(catalog: Catalog, paths: list[Path], name: str, kind: str
                        replace: bool = False):
     """Register CNN files as the ``kind`` model of set ``name``: one ohlora CNN file as it is, or the
     original's bare state dicts (fold files; 256 px) converted once into ``out_dir/<name>-<kind>.pt``."""
-    from ohlora_cli.models.registry import register_cnn
-    from ohlora_cli.scoring.cnn_training import (is_ohlora_cnn, load_original_filter_cnn, load_property_cnn,
-                                                 save_filter_ensemble, save_property_cnn)
+    from ohlora_cli.catalog.registry import register_cnn
+    from ohlora_cli.models.cnn_files import (is_ohlora_cnn, load_original_filter_cnn, load_property_cnn, save_filter_ensemble, save_property_cnn)
 
     paths = [Path(p) for p in paths]
     for p in paths:

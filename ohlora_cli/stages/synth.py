@@ -18,15 +18,17 @@ import numpy as np
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Direction, DirectionSet, Generator, GroupMember, Grouping, Identity, Image
+from ohlora_cli.catalog.directions import direction_matrix, resolve_direction_set
+from ohlora_cli.catalog.models import DirectionSet, Generator, GroupMember, Grouping, Identity, Image
+from ohlora_cli.catalog.queries import generator_by_id
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import SynthConfig
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
-from ohlora_cli.models.registry import load_generator, resolve_generator
-from ohlora_cli.stages.transfer import read_latent_csv
+from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.formats import read_latent_csv
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,6 @@ class SynthResult:
     seconds: float
 
 
-def _generator_by_id(catalog: Catalog, gen_id: int) -> Generator:
-    with catalog.read() as s:
-        return s.get(Generator, gen_id)
-
-
 def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
     if cfg.image_id is not None:
         with catalog.read() as s:
@@ -63,7 +60,7 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
                                     "List ids with `ohlora catalog status` or generate images first")
             member = s.execute(select(GroupMember.group_name).join(Grouping)
                                .where(GroupMember.image_id == img.id).order_by(Grouping.id.desc())).first()
-        gen = _generator_by_id(catalog, img.generator_id)
+        gen = generator_by_id(catalog, img.generator_id)
         return Latent(gen, decode(img.w, gen.w_dim), member[0] if member else None,
                       f"image {img.id} (seed {img.seed})", img.id)
     gen = resolve_generator(catalog, cfg.model)
@@ -93,30 +90,6 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
         group, desc = None, f"seed {cfg.seed}"
     w = map_to_w(load_generator(gen).to(device), z, label, device)[0]
     return Latent(gen, w, group, desc)
-
-
-def resolve_direction_set(catalog: Catalog, gen: Generator, name: str | None) -> DirectionSet:
-    with catalog.read() as s:
-        if name is not None:
-            ds = s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first()
-            if ds is None:
-                names = list(s.scalars(select(DirectionSet.name)))
-                raise NotFoundError(f"no direction set named {name!r}", f"Known sets: {', '.join(names) or 'none'}")
-        else:
-            ds = s.scalars(select(DirectionSet).where(DirectionSet.generator_id == gen.id)
-                           .order_by(DirectionSet.id.desc())).first()
-            if ds is None:
-                raise NotFoundError(f"generator {gen.name} has no directions yet",
-                                    "Run `ohlora vectorfind`, or pass --directions seed-v8 after "
-                                    "`ohlora vectorfind import-seed DIR`")
-    if ds.generator_id is not None and ds.generator_id != gen.id:
-        other = _generator_by_id(catalog, ds.generator_id)
-        raise UsageError(f"direction set {ds.name} was found for generator {other.name}, not {gen.name}",
-                         "Pass --directions with a set of this generator")
-    if ds.w_dim != gen.w_dim:
-        raise UsageError(f"direction set {ds.name} has {ds.w_dim}-d vectors but {gen.name} has w_dim {gen.w_dim}",
-                         "Pass --directions with a matching set")
-    return ds
 
 
 def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -> str | None:
@@ -156,7 +129,7 @@ def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict
     from sqlalchemy import insert
 
     from ohlora_cli.catalog.models import Score
-    from ohlora_cli.stages.score import scorer_from_id
+    from ohlora_cli.scoring.scorers import scorer_from_id
 
     sc = scorer_from_id(catalog, scorer)
     values = dict(zip(sc.properties, map(float, sc.score(render(G, latent.w[None], device=device))[0])))
@@ -165,31 +138,6 @@ def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict
             s.execute(insert(Score), [dict(image_id=latent.image_id, property=p, value=v, scorer=scorer, run_id=None)
                                       for p, v in values.items()])
     return values
-
-
-def direction_matrix(catalog: Catalog, ds: DirectionSet, props: list[str], group: str | None) -> tuple[np.ndarray, str]:
-    """(P, w_dim) unit vectors of ``props`` in ``group`` (the set's only group when it is ungrouped)."""
-    with catalog.read() as s:
-        rows = s.scalars(select(Direction).where(Direction.set_id == ds.id)).all()
-    have_props = sorted({d.property for d in rows})
-    groups = sorted({d.group_name for d in rows})
-    if group is None:
-        if groups == ["all"]:
-            group = "all"
-        else:
-            raise UsageError("no group is known for this sample",
-                             f"Pass --group (one of {', '.join(groups[:16])})")
-    if group not in groups:
-        raise NotFoundError(f"unknown group {group!r} in direction set {ds.name}",
-                            f"Use one of {', '.join(groups[:16])}")
-    by_key = {(d.property, d.group_name): d for d in rows}
-    vectors = []
-    for p in props:
-        if (p, group) not in by_key:
-            raise NotFoundError(f"unknown property {p!r} for direction set {ds.name}",
-                                f"It has {', '.join(have_props)}")
-        vectors.append(decode(by_key[(p, group)].vector, ds.w_dim))
-    return np.stack(vectors), group
 
 
 def plan(cfg: SynthConfig) -> tuple[list[str], np.ndarray, int, list[str], list[str] | None]:

@@ -23,8 +23,8 @@ from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.vectors import decode_many, encode
 from ohlora_cli.directions import (all_groups, group_names, orthogonalize, regression_direction, svm_direction)
 from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
-from ohlora_cli.models.registry import resolve_generator
-from ohlora_cli.stages.score import score_matrix, scorers_with
+from ohlora_cli.catalog.registry import resolve_generator
+from ohlora_cli.catalog.scores import score_matrix, scorers_with
 
 METHODS = ("svm", "global", "conditional", "regression")
 DEFAULT_GROUP_BY = ("hair_color", "hair_length", "background_mean", "hairstyle")

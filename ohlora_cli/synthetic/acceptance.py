@@ -72,7 +72,7 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
     from ohlora_cli.models.checkpoints import load_checkpoint
     from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
     from ohlora_cli.models.parsers import load_parser
-    from ohlora_cli.models.registry import embedded_generators
+    from ohlora_cli.catalog.registry import embedded_generators
     from ohlora_cli.synthetic import renderer
 
     assets = embedded_generators()
@@ -102,7 +102,7 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
     out = {"n": n, "complete_rate": float(complete.mean()), "spread_ratio": spread_ratios(props, ref),
            "label_r": label_correlations(labels, props) if G.cfg.label_size == 7 else {}}
     if G.cfg.label_size == 7:
-        from ohlora_cli.synthetic.train_base import LATENT_ATTRIBUTES
+        from ohlora_cli.synthetic.latent_code import LATENT_ATTRIBUTES
 
         r2 = decodability(np.concatenate(ws), np.c_[np.concatenate(zs), labels], int(0.75 * n))
         out["decodable_from_w"] = {**{f"z[{j}] ({a})": float(r2[j]) for j, a in enumerate(LATENT_ATTRIBUTES)},
@@ -116,8 +116,8 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
 
 def _filter_ensembles() -> dict:
     """The embedded filter CNN ensembles, by property ({} when not shipped yet)."""
-    from ohlora_cli.models.registry import embedded_cnns
-    from ohlora_cli.scoring.cnn_training import load_filter_ensemble
+    from ohlora_cli.catalog.registry import embedded_cnns
+    from ohlora_cli.models.cnn_files import load_filter_ensemble
 
     cnns = embedded_cnns()
     return {p: load_filter_ensemble(cnns[f"cnn-{p}"].path) for p in ("gender", "quality", "age", "glass")

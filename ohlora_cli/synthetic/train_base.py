@@ -35,77 +35,13 @@ import torch.nn.functional as F
 
 from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, StyleGANGenerator
 from ohlora_cli.synthetic import renderer
+from ohlora_cli.synthetic.latent_code import (LABEL_ATTRIBUTES, LATENT_ATTRIBUTES, AttributeStats, attribute_stats,
+                                             attributes_from_latent, labels_from_attributes)
 
-LABEL_ATTRIBUTES = ("eyes", "hair_color", "hair_length", "mouth", "pose", "background_mean", "background_std")
-LATENT_ATTRIBUTES = ("hairstyle", "gender", "age", "glasses", "quality")
-STATS_SEEDS = range(10_000_000, 10_020_000)
 TRAIN_SEED_BASE = 20_000_000
 
 BASE_G = GeneratorConfig(64, label_size=7, fmaps_base=1024, fmaps_max=64)
 BASE_D = DiscriminatorConfig(64, label_size=7, mbstd_group_size=4, fmaps_base=1024, fmaps_max=64)
-
-
-@dataclass(frozen=True)
-class AttributeStats:
-    """Population statistics of the renderer's attributes (for label normalisation and quantiles)."""
-
-    mean: np.ndarray  # (12,)
-    std: np.ndarray  # (12,)
-    quantiles: np.ndarray  # (12, 1001): value at probability k/1000
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "quantiles": self.quantiles.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AttributeStats":
-        return cls(np.array(d["mean"], np.float32), np.array(d["std"], np.float32),
-                   np.array(d["quantiles"], np.float32))
-
-
-def attribute_stats() -> AttributeStats:
-    attrs = renderer.sample_attributes(np.array(STATS_SEEDS))
-    q = np.quantile(attrs, np.linspace(0, 1, 1001), axis=0).T
-    return AttributeStats(attrs.mean(0), attrs.std(0, ddof=1), q.astype(np.float32))
-
-
-def _index(names) -> list[int]:
-    return [renderer.ATTRIBUTE_NAMES.index(n) for n in names]
-
-
-def labels_from_attributes(attrs: np.ndarray, stats: AttributeStats) -> np.ndarray:
-    """(N, 12) renderer attributes → (N, 7) normalised labels (the original's 7 label dims)."""
-    idx = _index(LABEL_ATTRIBUTES)
-    return ((attrs[:, idx] - stats.mean[idx]) / stats.std[idx]).astype(np.float32)
-
-
-def attributes_from_latent(z: np.ndarray, label: np.ndarray, stats: AttributeStats,
-                           texture_seeds: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed function (z, label) → (renderer attributes (N, 12), texture seeds (N,)) of the warm-up.
-
-    The renderer's seed sets textures and small jitters.  ``texture_seeds`` = 0 draws it from z[:, 5]
-    over the whole seed range (a chaotic function of z: L1 can only learn its average, so curls and
-    strands blur into the same flat hair); K ≥ 1 uses just K seeds (0 .. K-1, by z[:, 5]'s quantile),
-    so hairstyle and background texture become learnable and the adversarial phase adds the variety.
-    """
-    from math import erf, sqrt
-
-    n = len(z)
-    attrs = np.zeros((n, len(renderer.ATTRIBUTE_NAMES)), np.float32)
-    idx = _index(LABEL_ATTRIBUTES)
-    lo = np.array([renderer.ATTRIBUTE_RANGES[a][0] for a in LABEL_ATTRIBUTES], np.float32)
-    hi = np.array([renderer.ATTRIBUTE_RANGES[a][1] for a in LABEL_ATTRIBUTES], np.float32)
-    attrs[:, idx] = np.clip(stats.mean[idx] + stats.std[idx] * label, lo, hi)
-    phi = np.vectorize(lambda x: 0.5 * (1 + erf(x / sqrt(2))))
-    for j, name in enumerate(LATENT_ATTRIBUTES):
-        k = renderer.ATTRIBUTE_NAMES.index(name)
-        u = phi(z[:, j].astype(np.float64))
-        attrs[:, k] = np.interp(u, np.linspace(0, 1, 1001), stats.quantiles[k])
-    g = renderer.ATTRIBUTE_NAMES.index("glasses")
-    attrs[:, g] = (attrs[:, g] >= 0.5).astype(np.float32)
-    u = phi(z[:, len(LATENT_ATTRIBUTES)].astype(np.float64))
-    if texture_seeds > 0:
-        return attrs, np.minimum((u * texture_seeds).astype(np.int64), texture_seeds - 1)
-    return attrs, (u * (2**31 - 1)).astype(np.int64)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -326,7 +262,7 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
                texture_seeds: int = 0, hair_texture: float = 0.0, anchor: float = 0.0, log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
     from ohlora_cli.models.checkpoints import save_checkpoint
-    from ohlora_cli.training import GanTrainer, TrainConfig
+    from ohlora_cli.training.gan import GanTrainer, TrainConfig
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -404,7 +340,7 @@ def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_d
     import shutil
 
     from ohlora_cli.models.checkpoints import read_file, sha256_file
-    from ohlora_cli.models.registry import ASSETS_DIR
+    from ohlora_cli.catalog.registry import ASSETS_DIR
     from ohlora_cli.synthetic.acceptance import evaluate
 
     meta = read_file(Path(out) / "base.pt")["meta"]

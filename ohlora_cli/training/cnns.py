@@ -1,21 +1,17 @@
-"""Training and files for the CNNs of SPEC §3: arrays in, models and metrics out.
+"""Training of the CNNs of docs/original.md §3: arrays in, models and metrics out.
 
-Nothing here knows the catalog or the CLI.
+Nothing here knows the catalog or the CLI; the files these models are saved in are
+:mod:`ohlora_cli.models.cnn_files`.
 
-- :func:`train_filter_ensemble`: one gender / quality / age / glass CNN per stratified fold (SPEC §3.1),
-  returned as an :class:`Ensemble` whose ``predict`` is the soft vote (mean of the fold outputs).
-- :func:`train_property_cnn`: the merged Property Score CNN (SPEC §3.2) on (N, 8) normalised scores.
-- Files: ``{"format": "ohlora-cnn", "kind": "cnn-<prop>" | "cnn-property", "resolution": R,
-  "state_dicts": [...], "metrics": {...}}``, holding only tensors and plain Python values so the
-  safe loader ``checkpoints.read_file`` (``weights_only=True``) reads it; written atomically. The
-  loaders also accept the original project's bare state dicts (``cnn_ohlora_v3_gender_model_0.pt``,
-  ``ohlora_v3_merged_property_cnn.pth``), which are 256-px models.
+- :func:`train_filter_ensemble`: one gender / quality / age / glass CNN per stratified fold (§3.1),
+  returned as an :class:`~ohlora_cli.models.cnn_files.Ensemble` whose ``predict`` is the soft vote.
+- :func:`train_property_cnn`: the merged Property Score CNN (§3.2) on (N, 8) normalised scores.
 
 Differences from the original, on purpose:
 
 - Every split, initialisation, shuffle and dropout mask is seeded (``seed``; the original had none).
 - A fold that fails the retry threshold is retrained from ``init_state`` when one is given (the
-  original re-initialised gender/quality retries without their pretrained weights, SPEC §10), with a
+  original re-initialised gender/quality retries without their pretrained weights, §10), with a
   new seed, at most ``max_retries`` times; if every try fails, the best try is kept and its fold is
   marked ``success: False`` in the metrics.
 - The Property Score CNN is trained as one network on all 8 outputs (MSE, cosine schedule) instead
@@ -24,67 +20,25 @@ Differences from the original, on purpose:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Final, Sequence
+from typing import Any, Callable, Final
 
 import numpy as np
 import torch
 from torch import nn
 
-from ohlora_cli.errors import CheckpointError, OutputError, UsageError
-from ohlora_cli.models.cnns import (FILTER_FLATTEN_256, FILTER_PROPS, REFERENCE_RESOLUTION, FilterCNN,
-                                    PropertyScoreCNN, check_images, expected_state_keys, kaiming_init, predict)
+from ohlora_cli.errors import UsageError
+from ohlora_cli.models.cnn_files import METRIC_THRESHOLD, Ensemble, clone_state, load_state, plain
+from ohlora_cli.models.cnns import FILTER_PROPS, FilterCNN, PropertyScoreCNN, kaiming_init
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES
 
-CNN_FORMAT: Final = "ohlora-cnn"
-PROPERTY_KIND: Final = "cnn-property"
 FILTER_LR: Final = {"gender": 5e-6, "quality": 5e-6, "age": 2.5e-5, "glass": 5e-5}
 RETRY_VAL_LOSS: Final = {"gender": 0.35, "quality": 0.13, "age": 0.23, "glass": 0.10}
-METRIC_THRESHOLD: Final = {"gender": 0.5, "quality": 0.9, "age": 0.1, "glass": 0.1}
 SELECTION_EXCLUDES: Final = (6,)  # background_std is left out of the property CNN's early-stopping loss
 EVAL_CHUNK: Final = 64
 PROPERTY_COLUMNS: Final = tuple(PROPERTY_NAMES)  # the merged CNN's output order
 
 EpochHook = Callable[[dict], None]
-
-
-def filter_kind(prop: str) -> str:
-    """File / registry kind of a filter CNN: ``cnn-gender`` ..."""
-    return f"cnn-{prop}"
-
-
-# ---------------------------------------------------------------- the ensemble
-
-
-@dataclass
-class Ensemble:
-    """The fold models of one filter property; ``predict`` is the soft vote."""
-
-    prop: str
-    models: list[FilterCNN]
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def resolution(self) -> int:
-        return self.models[0].resolution
-
-    @property
-    def threshold(self) -> float:
-        """The accuracy / F1 threshold of SPEC §3.1 for this property."""
-        return METRIC_THRESHOLD[self.prop]
-
-    def predict_folds(self, images: np.ndarray) -> np.ndarray:
-        """(N, K) float32: each fold model's output (eval mode)."""
-        images = check_images(images, self.resolution)
-        return np.stack([predict(m, images) for m in self.models], axis=1)
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """(N,) float32 soft vote: the mean of the fold outputs."""
-        return self.predict_folds(images).mean(axis=1).astype(np.float32)
 
 
 # ---------------------------------------------------------------- helpers
@@ -123,10 +77,6 @@ def _initialised(model: nn.Module, init: str) -> nn.Module:
     if init != "default":
         raise UsageError(f"unknown init {init!r}", "Use init='default' or 'kaiming'")
     return model
-
-
-def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 @torch.no_grad()
@@ -212,7 +162,7 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
             torch.manual_seed(_sub_seed(seed, fold, attempt))
             model = _initialised(FilterCNN(prop, resolution, width), init)
             if init_state is not None:
-                _load_state(model, init_state, f"init_state for the {prop} CNN")
+                load_state(model, init_state, f"init_state for the {prop} CNN")
             result = _fit_filter(model, x_u8, y, train_idx, val_idx, lr=lr, max_epochs=max_epochs,
                                  patience=patience, batch_size=batch_size,
                                  hook=(lambda d, f=fold, a=attempt: on_epoch({"fold": f, "attempt": a, **d}))
@@ -244,7 +194,7 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
                     "max_retries": max_retries, "metric_threshold": threshold,
                     "init": "init_state" if init_state is not None else "random"},
     }
-    return Ensemble(prop=prop, models=models, metrics=_plain(metrics))
+    return Ensemble(prop=prop, models=models, metrics=plain(metrics))
 
 
 def _train_epoch(model: nn.Module, opt, sched, x_u8: torch.Tensor, train_idx: np.ndarray, batch_size: int,
@@ -287,7 +237,7 @@ def _fit_filter(model: FilterCNN, x_u8: torch.Tensor, y: torch.Tensor, train_idx
         if hook:
             hook({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if epoch == 0 or _finite(val_loss) < best["min_val_loss"]:
-            best = {"min_val_loss": _finite(val_loss), "best_epoch": epoch, "state": _clone_state(model),
+            best = {"min_val_loss": _finite(val_loss), "best_epoch": epoch, "state": clone_state(model),
                     "val_scores": scores.numpy().copy()}
         if epoch - best["best_epoch"] >= patience:
             break
@@ -333,7 +283,7 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
     torch.manual_seed(_sub_seed(seed, 0))
     model = _initialised(PropertyScoreCNN(images.shape[1], width), init)
     if init_state is not None:
-        _load_state(model, init_state, "init_state for the property CNN")
+        load_state(model, init_state, "init_state for the property CNN")
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=0)
     history: list[dict[str, Any]] = []
@@ -350,7 +300,7 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
         if on_epoch:
             on_epoch(dict(row))
         if epoch == 0 or _finite(selection) < best["loss"]:
-            best = {"loss": _finite(selection), "epoch": epoch, "state": _clone_state(model), "out": out.numpy().copy()}
+            best = {"loss": _finite(selection), "epoch": epoch, "state": clone_state(model), "out": out.numpy().copy()}
         if epoch - best["epoch"] >= patience:
             break
     model.load_state_dict(best["state"])
@@ -366,217 +316,4 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
                "options": {"seed": seed, "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size,
                            "lr": lr, "val_fraction": val_fraction, "width": width, "weight_init": init,
                            "init": "init_state" if init_state is not None else "random"}}
-    return model, _plain(metrics)
-
-
-# ---------------------------------------------------------------- files
-
-
-def _stored_state(model: nn.Module, half: bool) -> dict[str, torch.Tensor]:
-    state = _clone_state(model)
-    return {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
-
-
-def save_filter_ensemble(path: Path | str, ensemble: Ensemble, *, half: bool = False) -> None:
-    """Write an ``ohlora-cnn`` file for a filter ensemble (atomic); ``half`` stores fp16 weights
-    (loaded back into fp32 models)."""
-    _write(Path(path), {"format": CNN_FORMAT, "kind": filter_kind(ensemble.prop), "resolution": ensemble.resolution,
-                        "width": ensemble.models[0].width,
-                        "state_dicts": [_stored_state(m, half) for m in ensemble.models],
-                        "metrics": _plain(ensemble.metrics)})
-
-
-def save_property_cnn(path: Path | str, model: PropertyScoreCNN, metrics: dict | None = None, *,
-                      half: bool = False) -> None:
-    """Write an ``ohlora-cnn`` file for the Property Score CNN (atomic); ``half`` as above."""
-    _write(Path(path), {"format": CNN_FORMAT, "kind": PROPERTY_KIND, "resolution": model.resolution,
-                        "width": model.width, "state_dicts": [_stored_state(model, half)],
-                        "metrics": _plain(metrics or {})})
-
-
-def is_ohlora_cnn(path: Path | str) -> bool:
-    """Whether ``path`` is an ``ohlora-cnn`` file (else, perhaps, an original bare state dict)."""
-    return _read(path).get("format") == CNN_FORMAT
-
-
-def detect_cnn_kind(path: Path | str) -> str:
-    """``cnn-<prop>`` or ``cnn-property`` for an ohlora CNN file or an original bare state dict."""
-    obj = _read(path)
-    if obj.get("format") == CNN_FORMAT:
-        return str(obj.get("kind"))
-    return _original_kind(obj, path)
-
-
-def load_filter_ensemble(path: Path | str, *, prop: str | None = None) -> Ensemble:
-    """An :class:`Ensemble` (eval mode) from an ohlora CNN file, or from one original fold file
-    (bare ``state_dict`` of ``GenderCNN`` ... ``GlassCNN``, 256 px) as a one-model ensemble."""
-    obj = _read(path)
-    if obj.get("format") != CNN_FORMAT:
-        return load_original_filter_cnn([path], prop=prop)
-    kind = obj.get("kind")
-    if kind == PROPERTY_KIND or not isinstance(kind, str) or kind.removeprefix("cnn-") not in FILTER_PROPS:
-        raise CheckpointError(f"{path} holds a {kind} CNN, not a gender / quality / age / glass CNN",
-                              "Pass a filter CNN file (kind cnn-gender, cnn-quality, cnn-age or cnn-glass)")
-    file_prop = kind.removeprefix("cnn-")
-    if prop is not None and prop != file_prop:
-        raise CheckpointError(f"{path} holds the {file_prop} CNN, not the {prop} CNN", f"Pass the {prop} CNN file")
-    resolution, width = _resolution(obj, path), _width(obj, path)
-    models = []
-    for i, state in enumerate(_state_dicts(obj, path)):
-        model = FilterCNN(file_prop, resolution, width)
-        _load_state(model, state, f"{path} fold {i}")
-        models.append(model.eval())
-    return Ensemble(prop=file_prop, models=models, metrics=dict(obj.get("metrics") or {}))
-
-
-def load_original_filter_cnn(paths: Sequence[Path | str], *, prop: str | None = None) -> Ensemble:
-    """An :class:`Ensemble` of the original's per-fold files (``cnn_ohlora_v3_{prop}_model_{k}.pt``,
-    or the v1 ``{prop}_model_0.pt``): bare 256-px state dicts, loaded strictly."""
-    if not paths:
-        raise UsageError("no CNN files given", "Pass at least one .pt file")
-    models: list[FilterCNN] = []
-    for path in paths:
-        state = _read(path)
-        kind = _original_kind(state, path)
-        file_prop = kind.removeprefix("cnn-")
-        if kind == PROPERTY_KIND:
-            raise CheckpointError(f"{path} is a Property Score CNN, not a filter CNN",
-                                  "Register it with --kind cnn-property")
-        if prop is not None and file_prop != prop:
-            raise CheckpointError(f"{path} has the architecture of the {file_prop} CNN, not the {prop} CNN",
-                                  f"Pass the {prop} CNN file or use --kind {kind}")
-        prop = file_prop
-        model = FilterCNN(file_prop, REFERENCE_RESOLUTION)
-        _load_state(model, state, str(path))
-        models.append(model.eval())
-    return Ensemble(prop=str(prop), models=models, metrics={"source": "original", "files": [str(p) for p in paths]})
-
-
-def load_property_cnn(path: Path | str) -> tuple[PropertyScoreCNN, dict[str, Any]]:
-    """The Property Score CNN (eval mode) and its metrics, from an ohlora CNN file or the original's
-    merged bare state dict (``ohlora_v3_merged_property_cnn.pth``, 256 px; metrics ``{}``)."""
-    obj = _read(path)
-    if obj.get("format") != CNN_FORMAT:
-        kind = _original_kind(obj, path)
-        if kind != PROPERTY_KIND:
-            raise CheckpointError(f"{path} is a {kind.removeprefix('cnn-')} CNN, not a Property Score CNN",
-                                  f"Register it with --kind {kind}")
-        model = PropertyScoreCNN(REFERENCE_RESOLUTION)
-        _load_state(model, obj, str(path))
-        return model.eval(), {"source": "original"}
-    if obj.get("kind") != PROPERTY_KIND:
-        raise CheckpointError(f"{path} holds a {obj.get('kind')} CNN, not a Property Score CNN",
-                              "Pass a cnn-property file")
-    states = _state_dicts(obj, path)
-    if len(states) != 1:
-        raise CheckpointError(f"{path} holds {len(states)} property CNNs, expected 1", "Re-save the file")
-    model = PropertyScoreCNN(_resolution(obj, path), _width(obj, path))
-    _load_state(model, states[0], str(path))
-    return model.eval(), dict(obj.get("metrics") or {})
-
-
-def _original_kind(state: dict, path: Path | str) -> str:
-    """Kind of an original bare state dict, from its keys and the fc1 input size (unique per CNN)."""
-    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} is neither an ohlora CNN file nor a CNN state dict",
-                              "Pass a file written by `ohlora` or the original's CNN .pt / .pth")
-    if "eyes_score_cnn.fc1.0.weight" in state or "hairstyle_score_cnn.fc1.0.weight" in state:
-        return PROPERTY_KIND
-    fc1 = state.get("fc1.0.weight")
-    if fc1 is not None and fc1.ndim == 2 and "fc_final.0.weight" in state:
-        for prop in FILTER_PROPS:
-            if set(state) == set(expected_state_keys(prop)) and fc1.shape[1] == FILTER_FLATTEN_256[prop]:
-                return filter_kind(prop)
-    keys = ", ".join(list(state)[:4])
-    raise CheckpointError(f"{path} does not match any of the original's CNNs (keys: {keys})",
-                          "Pass cnn_ohlora_v3_<prop>_model_<k>.pt or ohlora_v3_merged_property_cnn.pth")
-
-
-def _read(path: Path | str) -> dict:
-    from ohlora_cli.models.checkpoints import read_file
-
-    obj = read_file(path)
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a CNN file",
-                              "Pass a file written by `ohlora` or the original's CNN .pt / .pth")
-    return obj
-
-
-def _resolution(obj: dict, path: Path | str) -> int:
-    res = obj.get("resolution")
-    if not isinstance(res, int) or res < 1:
-        raise CheckpointError(f"{path} has no valid resolution ({res!r})", "Re-save the file with ohlora")
-    return res
-
-
-def _width(obj: dict, path: Path | str) -> float:
-    width = obj.get("width", 1.0)
-    if not isinstance(width, (int, float)) or not width > 0:
-        raise CheckpointError(f"{path} has no valid width ({width!r})", "Re-save the file with ohlora")
-    return float(width)
-
-
-def _state_dicts(obj: dict, path: Path | str) -> list[dict]:
-    states = obj.get("state_dicts")
-    if not isinstance(states, list) or not states or not all(isinstance(s, dict) for s in states):
-        raise CheckpointError(f"{path} has no state_dicts list", "Re-save the file with ohlora")
-    return states
-
-
-def _load_state(model: nn.Module, state: dict, what: str) -> None:
-    """Strict load with one-line errors naming the first missing / unexpected / mis-shaped key."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    problems = [f"{label} {keys[0]}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
-                for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
-    if wrong:
-        k = wrong[0]
-        problems.append(f"{k} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)}")
-    if problems:
-        res = getattr(model, "resolution", REFERENCE_RESOLUTION)
-        raise CheckpointError(f"{what} does not fit the {type(model).__name__} at {res} px: {'; '.join(problems)}",
-                              "The weights belong to another CNN or resolution; check the file and --kind")
-    model.load_state_dict(state, strict=True)
-
-
-def _plain(value: Any) -> Any:
-    """Metrics as plain Python (no numpy scalars, tuples or NaN) so ``weights_only`` loading accepts them."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, torch.Tensor):
-        return _plain(value.detach().cpu().numpy())
-    return str(value)
-
-
-def _write(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path} ({err.strerror or err})",
-                          "Check the folder exists and is writable") from None
-
-
-__all__ = ["Ensemble", "train_filter_ensemble", "train_property_cnn", "binary_metrics", "save_filter_ensemble",
-           "save_property_cnn", "load_filter_ensemble", "load_property_cnn", "load_original_filter_cnn",
-           "detect_cnn_kind", "is_ohlora_cnn", "filter_kind", "CNN_FORMAT", "PROPERTY_KIND", "FILTER_LR", "RETRY_VAL_LOSS",
-           "METRIC_THRESHOLD", "PROPERTY_COLUMNS"]
+    return model, plain(metrics)

@@ -134,7 +134,7 @@ def register_cnn(catalog: Catalog, path: Path, name: str, kind: str, *, embedded
                  sha256: str | None = None, run_id: int | None = None, replace: bool = False):
     """Store an ``ohlora-cnn`` file as the ``kind`` CNN of set ``name`` (idempotent for the same file)."""
     from ohlora_cli.catalog.models import CnnModel
-    from ohlora_cli.scoring.cnn_training import detect_cnn_kind, load_filter_ensemble, load_property_cnn
+    from ohlora_cli.models.cnn_files import detect_cnn_kind, load_filter_ensemble, load_property_cnn
 
     path = Path(path)
     if kind not in CNN_KINDS:
@@ -188,7 +188,7 @@ def resolve_cnns(catalog: Catalog, name: str, kinds) -> dict:
 
 @lru_cache(maxsize=16)
 def _load_cnn(path: str, sha256: str, kind: str):
-    from ohlora_cli.scoring.cnn_training import load_filter_ensemble, load_property_cnn
+    from ohlora_cli.models.cnn_files import load_filter_ensemble, load_property_cnn
 
     if kind == "cnn-property":
         return load_property_cnn(path)

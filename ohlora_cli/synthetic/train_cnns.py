@@ -39,9 +39,8 @@ import torch
 
 from ohlora_cli.models.cnns import FILTER_PROPS
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
-from ohlora_cli.scoring.cnn_training import (binary_metrics, load_filter_ensemble, load_property_cnn,
-                                             save_filter_ensemble, save_property_cnn, train_filter_ensemble,
-                                             train_property_cnn)
+from ohlora_cli.training.cnns import binary_metrics, train_filter_ensemble, train_property_cnn
+from ohlora_cli.models.cnn_files import load_filter_ensemble, load_property_cnn, save_filter_ensemble, save_property_cnn
 from ohlora_cli.synthetic import renderer
 
 RESOLUTION: Final = 64
@@ -68,7 +67,7 @@ def generated_set(generator: Path, seed0: int, n: int) -> tuple[np.ndarray, np.n
     """(images (N, R, R, 3) uint8 from the generator, intended hand labels (N, 4)) of seeds seed0.. ."""
     from ohlora_cli.models.checkpoints import load_checkpoint
     from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
-    from ohlora_cli.synthetic.train_base import attribute_stats, attributes_from_latent
+    from ohlora_cli.synthetic.latent_code import attribute_stats, attributes_from_latent
 
     G = load_checkpoint(generator).build_generator()
     stats = attribute_stats()
@@ -176,7 +175,7 @@ def ship(out: Path, log=print) -> None:
     import shutil
 
     from ohlora_cli.models.checkpoints import sha256_file
-    from ohlora_cli.models.registry import ASSETS_DIR
+    from ohlora_cli.catalog.registry import ASSETS_DIR
 
     report = json.loads((out / "report.json").read_text())
     manifest_path = ASSETS_DIR / "manifest.json"

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ohlora_cli.errors import OutputError, UsageError
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.training.presets import PRESETS
 
 BatchSource = Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]]
 """(step, batch_size) → (real images in [-1, 1], N×3×R×R; labels N×k or None)."""
@@ -45,14 +46,11 @@ def d_final_layers(D: StyleGANDiscriminator) -> tuple[str, ...]:
 
 
 def preset_patterns(preset: str, D: StyleGANDiscriminator) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(G trainable patterns, D trainable patterns) of a freeze preset (SPEC §1.5)."""
-    if preset == "v1":
-        return ("mapping.*",), d_final_layers(D)
-    if preset == "v8":
-        return ("mapping.*", "synthesis.layer0.*", "synthesis.layer1.*", "synthesis.output0.*"), d_final_layers(D)
-    if preset == "all":
-        return ("*",), ("*",)
-    raise UsageError(f"unknown preset {preset!r}", "Use one of: v1, v8, all")
+    """(G trainable patterns, D trainable patterns) of a freeze preset (docs/original.md §1.5)."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}", f"Use one of: {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    return p.g_train, (d_final_layers(D) if p.d_train == "final" else ("*",))
 
 
 def select_parameters(module: torch.nn.Module, train: Iterable[str], freeze: Iterable[str] = ()) -> list[str]:

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from ohlora_cli.catalog.db import open_catalog
 from ohlora_cli.catalog.models import Generator, Image
-from ohlora_cli.config import GenerateConfig, SynthConfig
+from ohlora_cli.config import GenerateConfig, ScoreConfig, SynthConfig
 from ohlora_cli.errors import UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
+from ohlora_cli.rules import DEFAULT_RULES
 from ohlora_cli.stages import evaluate, filter as filter_stage, finetune, generate, score, synth, vectorfind
 
 # The original's per-group SVM, and the method with the best pass rate and eyes / mouth |r| in the
@@ -28,7 +29,7 @@ from ohlora_cli.stages import evaluate, filter as filter_stage, finetune, genera
 METHODS = ("svm", "global")
 # The original's four rules (the synthetic filter CNNs also learned from generated faces, so they apply
 # as they are: about 29 % of the base generator's samples pass).
-DEMO_RULES = filter_stage.DEFAULT_RULES
+DEMO_RULES = DEFAULT_RULES
 # The fine-tune setting that moved the synthetic generator most in the outcome (README, Fine-tuning).
 FINETUNE = "all preset, EMA 0.999, lr 3e-4"
 
@@ -74,14 +75,14 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
         sheet = save_png(out / "contact_sheet.png",
                          contact_sheet(np.stack([load_png(Path(p)) for (p,) in rows]), 8, scale=2))
         log("2/8 score them (synthetic parser + the original's algorithms; gender / quality / age / glass CNNs)")
-        score.run(catalog, score.ScoreConfig(model=parent))
+        score.run(catalog, ScoreConfig(model=parent))
         rate_before, passed = _pass_rate(catalog, "demo-train", parent, rules)
         log(f"3/8 filter: {passed} of {n} pass {', '.join(rules)} ({rate_before:.1%})")
         result = DemoResult(out, catalog.path, n, sheet, [], {}, 0.0, parent, {parent: rate_before})
         target = parent
         if finetune_steps and passed >= 8:
             from ohlora_cli.models.checkpoints import load_checkpoint
-            from ohlora_cli.models.registry import generator_file, resolve_generator
+            from ohlora_cli.catalog.registry import generator_file, resolve_generator
 
             has_d = load_checkpoint(generator_file(resolve_generator(catalog, parent))).discriminator_state is not None
             log(f"4/8 fine-tune {parent} on them ({finetune_steps} steps; {FINETUNE}"
@@ -93,7 +94,7 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
             target = result.finetuned = "demo-ft"
             log(f"5/8 generate {n} images with demo-ft and score them")
             generate.run(catalog, GenerateConfig(n=n, model=target))
-            score.run(catalog, score.ScoreConfig(model=target))
+            score.run(catalog, ScoreConfig(model=target))
             result.pass_rates[target] = _pass_rate(catalog, "demo-ft-check", target, rules)[0]
         else:
             log(f"4/8 fine-tune skipped ({passed} images pass; 8 needed) — 5/8 continue with {parent}")
@@ -101,7 +102,7 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
         for method in METHODS:
             found = vectorfind.run(catalog, vectorfind.VectorfindConfig(
                 model=target, groups=groups, method=method, name=f"demo-{method}", replace=True,
-                scorer=score.ScoreConfig().scorer_id))
+                scorer=ScoreConfig().scorer_id))
             result.accuracy = result.accuracy or found.accuracy
         log(f"7/8 evaluate both on the same {cases} cases (50-image grid each)")
         ev = evaluate.run(catalog, evaluate.EvalConfig(model=target, methods=tuple(f"demo-{m}" for m in METHODS),

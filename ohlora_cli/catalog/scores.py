@@ -1,0 +1,72 @@
+"""Stored scores: what is scored, the values as a matrix, and each scorer's normalisation reference."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import exists, func, select
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.models import Generator, Image, Normalisation, Score
+from ohlora_cli.errors import NotFoundError
+from ohlora_cli.properties.algorithms import PROPERTY_NAMES
+from ohlora_cli.properties.normalise import apply_normalisation, fit_normalisation
+
+
+def unscored_ids(catalog: Catalog, generator_id: int, scorer: str) -> tuple[list[int], int]:
+    """(ids of the generator's images without this scorer's scores, how many have them)."""
+    with catalog.read() as s:
+        scored = exists().where(Score.image_id == Image.id, Score.scorer == scorer)
+        todo = list(s.scalars(select(Image.id).where(Image.generator_id == generator_id, ~scored).order_by(Image.id)))
+        total = s.scalar(select(func.count(Image.id)).where(Image.generator_id == generator_id))
+    return todo, total - len(todo)
+
+
+def fit_reference(catalog: Catalog, scorer: str, gen: Generator) -> bool:
+    """Store the scorer's normalisation (mean, ddof-1 std per property) if it has none yet."""
+    with catalog.read() as s:
+        if s.scalar(select(func.count(Normalisation.id)).where(Normalisation.scorer == scorer)):
+            return False
+        ids, values = score_matrix(catalog, scorer, PROPERTY_NAMES, generator_id=gen.id, normalised=False)
+    if len(ids) < 2:
+        return False
+    mean, std = fit_normalisation(values)
+    with catalog.write() as s:
+        for j, p in enumerate(PROPERTY_NAMES):
+            s.add(Normalisation(scorer=scorer, property=p, mean=float(mean[j]), std=float(std[j]), n=len(ids),
+                                reference=f"{len(ids)} images of generator {gen.name}"))
+    return True
+
+
+def scorers_with(catalog: Catalog, generator_id: int, prop: str) -> set[str]:
+    """The scorers that have values of ``prop`` for some image of the generator."""
+    with catalog.read() as s:
+        return set(s.scalars(select(Score.scorer).join(Image, Image.id == Score.image_id)
+                             .where(Score.property == prop, Image.generator_id == generator_id).distinct()))
+
+
+def score_matrix(catalog: Catalog, scorer: str, properties, *, generator_id: int, normalised: bool = True,
+                 image_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids, (N, P) values) of images that have every property from ``scorer`` (normalised by default)."""
+    properties = list(properties)
+    with catalog.read() as s:
+        q = (select(Score.image_id, Score.property, Score.value).join(Image, Image.id == Score.image_id)
+             .where(Score.scorer == scorer, Score.property.in_(properties), Image.generator_id == generator_id))
+        if image_ids is not None:
+            q = q.where(Score.image_id.in_(image_ids))
+        rows = s.execute(q).all()
+        norm = {n.property: (n.mean, n.std) for n in
+                s.scalars(select(Normalisation).where(Normalisation.scorer == scorer))}
+    table: dict[int, dict[str, float]] = {}
+    for image_id, prop, value in rows:
+        table.setdefault(image_id, {})[prop] = value
+    ids = np.array(sorted(i for i, v in table.items() if len(v) == len(properties)), np.int64)
+    values = np.array([[table[i][p] for p in properties] for i in ids], np.float64).reshape(len(ids), len(properties))
+    if normalised:
+        missing = [p for p in properties if p not in norm]
+        if missing:
+            raise NotFoundError(f"scorer {scorer} has no normalisation for {missing[0]}",
+                                "Run `ohlora score` first")
+        mean = np.array([norm[p][0] for p in properties])
+        std = np.array([norm[p][1] for p in properties])
+        values = apply_normalisation(values, mean, std, decimals=None)
+    return ids, values

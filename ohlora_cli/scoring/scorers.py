@@ -1,0 +1,114 @@
+"""The scorers: images in, property values out.  Shared by every stage that scores a face.
+
+- ``parser``: the face parser (synthetic by default) → 11-class map → the original's algorithms
+  (``fixed`` or ``seed`` mode) → the 8 raw property values, scorer id ``parser-<name>/<mode>``.
+- ``cnn-filter``: the gender / quality / age / glass CNN ensembles of a CNN set (soft vote of the
+  folds, eval mode) → 4 probabilities, scorer id ``cnn-filter/<set>``.  Never normalised.
+- ``property-cnn``: the Property Score CNN of a CNN set → the 8 properties without a parser (the
+  original's fast path), given back in algorithm units when the file records its target mean / std;
+  scorer id ``property-cnn/<set>``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.registry import FILTER_CNN_KINDS, load_cnn, resolve_cnns
+from ohlora_cli.config import ScoreConfig
+from ohlora_cli.errors import UsageError
+from ohlora_cli.models.cnns import predict
+from ohlora_cli.models.detect import largest_face_boxes, require_mtcnn
+from ohlora_cli.models.parsers import load_parser
+from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+
+FILTER_PROPERTIES = ("gender", "quality", "age", "glass")
+
+
+class Scorer:
+    """Images in, (N, P) values out; ``properties`` name the columns, ``normalise`` says whether the
+    values get a stored N(0, 1) reference (continuous properties) or are compared as stored."""
+
+    scorer_id: str
+    properties: tuple[str, ...]
+    normalise: bool
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def rows(self, image_ids: list[int], images: np.ndarray, run_id: int | None) -> list[dict]:
+        values = self.score(images)
+        return [dict(image_id=int(i), property=p, value=float(values[k, j]), scorer=self.scorer_id, run_id=run_id)
+                for k, i in enumerate(image_ids) for j, p in enumerate(self.properties)]
+
+
+class ParserScorer(Scorer):
+    def __init__(self, cfg: ScoreConfig) -> None:
+        if cfg.detector == "mtcnn":
+            require_mtcnn()  # fail before any work when it is not installed
+            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights, crop_method="box")
+        else:
+            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights)
+        self.mode, self.scorer_id, self.detector = cfg.mode, cfg.scorer_id, cfg.detector
+        self.properties, self.normalise = tuple(PROPERTY_NAMES), True
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        if self.detector == "mtcnn":
+            parsed = self.parser.parse(images, boxes=largest_face_boxes(images))
+        else:
+            parsed = self.parser.parse(images)
+        return compute_properties_batch(parsed.maps, parsed.crops, self.mode)
+
+
+class FilterCnnScorer(Scorer):
+    def __init__(self, catalog: Catalog, cnns: str) -> None:
+        rows = resolve_cnns(catalog, cnns, FILTER_CNN_KINDS)
+        self.ensembles = [load_cnn(rows[k]) for k in FILTER_CNN_KINDS]
+        self.scorer_id, self.properties, self.normalise = f"cnn-filter/{cnns}", FILTER_PROPERTIES, False
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        return np.stack([e.predict(images) for e in self.ensembles], axis=1).astype(np.float64)
+
+
+class PropertyCnnScorer(Scorer):
+    def __init__(self, catalog: Catalog, cnns: str) -> None:
+        row = resolve_cnns(catalog, cnns, ["cnn-property"])["cnn-property"]
+        self.model, metrics = load_cnn(row)
+        self.mean = np.asarray(metrics.get("target_mean", np.zeros(len(PROPERTY_NAMES))), np.float64)
+        self.std = np.asarray(metrics.get("target_std", np.ones(len(PROPERTY_NAMES))), np.float64)
+        self.scorer_id, self.properties, self.normalise = f"property-cnn/{cnns}", tuple(PROPERTY_NAMES), True
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        return predict(self.model, images).astype(np.float64) * self.std + self.mean
+
+
+def build_scorers(catalog: Catalog, cfg: ScoreConfig) -> list[Scorer]:
+    """The configured scorers, loaded (models read once, validated before any work)."""
+    make = {"parser": lambda: ParserScorer(cfg), "cnn-filter": lambda: FilterCnnScorer(catalog, cfg.cnns),
+            "property-cnn": lambda: PropertyCnnScorer(catalog, cfg.cnns)}
+    return [make[name]() for name in dict.fromkeys(cfg.scorers)]
+
+
+def scorer_properties(scorer_id: str) -> tuple[str, ...]:
+    """The properties a scorer id measures, without loading anything."""
+    kind = scorer_id.partition("/")[0]
+    if kind == "cnn-filter":
+        return FILTER_PROPERTIES
+    if kind.startswith("parser-") or kind == "property-cnn":
+        return tuple(PROPERTY_NAMES)
+    raise UsageError(f"unknown scorer id {scorer_id!r}",
+                     "Use parser-<parser>/<mode>, cnn-filter/<set> or property-cnn/<set>")
+
+
+def scorer_from_id(catalog: Catalog, scorer_id: str) -> Scorer:
+    """The scorer behind a stored scorer id (``parser-<name>/<mode>``, ``cnn-filter/<set>``,
+    ``property-cnn/<set>``), e.g. to score a new sample the way a direction set's scores were made."""
+    kind, _, rest = scorer_id.partition("/")
+    if kind.startswith("parser-") and rest in ("fixed", "seed"):
+        return ParserScorer(ScoreConfig(scorers=("parser",), parser=kind[len("parser-"):], mode=rest))
+    if kind == "cnn-filter" and rest:
+        return FilterCnnScorer(catalog, rest)
+    if kind == "property-cnn" and rest:
+        return PropertyCnnScorer(catalog, rest)
+    raise UsageError(f"unknown scorer id {scorer_id!r}",
+                     "Use parser-<parser>/<mode>, cnn-filter/<set> or property-cnn/<set>")
