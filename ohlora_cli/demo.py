@@ -18,11 +18,14 @@ from sqlalchemy import select
 
 from ohlora_cli.catalog.db import open_catalog
 from ohlora_cli.catalog.models import Generator, Image
+from ohlora_cli.catalog.registry import generator_file, resolve_generator
 from ohlora_cli.config import GenerateConfig, ScoreConfig, SynthConfig
 from ohlora_cli.errors import UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
+from ohlora_cli.models.checkpoints import load_checkpoint
 from ohlora_cli.rules import DEFAULT_RULES
-from ohlora_cli.stages import evaluate, filter as filter_stage, finetune, generate, score, synth, vectorfind
+from ohlora_cli.stages import evaluate, finetune, generate, score, synth, vectorfind
+from ohlora_cli.stages import filter as filter_stage
 
 # The original's per-group SVM, and the method with the best pass rate and eyes / mouth |r| in the
 # 200-case outcome (README, Evaluation): one global direction per property.
@@ -81,9 +84,6 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
         result = DemoResult(out, catalog.path, n, sheet, [], {}, 0.0, parent, {parent: rate_before})
         target = parent
         if finetune_steps and passed >= 8:
-            from ohlora_cli.models.checkpoints import load_checkpoint
-            from ohlora_cli.catalog.registry import generator_file, resolve_generator
-
             has_d = load_checkpoint(generator_file(resolve_generator(catalog, parent))).discriminator_state is not None
             log(f"4/8 fine-tune {parent} on them ({finetune_steps} steps; {FINETUNE}"
                 + ("" if has_d else "; a fresh discriminator") + ")")

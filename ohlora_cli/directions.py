@@ -5,6 +5,7 @@ Convention: every returned direction is a unit vector and **adding it increases 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,6 @@ def svm_direction(w: np.ndarray, scores: np.ndarray, *, ratio: float = 0.2, seed
     bot_tr, bot_va = _split(bottom, rng, train_fraction)
     x_tr = np.concatenate([w[top_tr], w[bot_tr]])
     y_tr = np.concatenate([np.ones(len(top_tr)), np.zeros(len(bot_tr))])
-    import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 

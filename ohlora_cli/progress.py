@@ -5,6 +5,7 @@ Silent under ``--quiet`` and whenever stderr is not a terminal (tests, logs, pip
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -24,7 +25,13 @@ def progress(total: int, description: str, *, quiet: bool = False, unit: str = "
     if quiet or not console.is_terminal or total <= 0:
         yield _noop
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     class Rate(TextColumn):
         def render(self, task):  # noqa: ANN001
@@ -41,8 +48,6 @@ def progress(total: int, description: str, *, quiet: bool = False, unit: str = "
 def log(message: str, *, quiet: bool = False) -> None:
     """A log line on stderr (never stdout, which is for results)."""
     if not quiet:
-        import sys
-
         print(message, file=sys.stderr)
 
 

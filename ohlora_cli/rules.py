@@ -10,7 +10,6 @@ import numpy as np
 
 from ohlora_cli.errors import UsageError
 
-
 DEFAULT_RULES = ("gender>=0.92", "quality>=0.9", "age<=0.008", "glass<=0.01")
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Direction, DirectionSet, Generator, Identity, Image
+from ohlora_cli.catalog.models import (
+    Direction,
+    DirectionSet,
+    Generator,
+    Identity,
+    Image,
+)
 
 F32 = 4
 

@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 
 from ohlora_cli import __version__
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Base, Generator, HandLabel, Image, Run, Selection, SelectionMember, utcnow
+from ohlora_cli.catalog.models import (
+    Base,
+    Generator,
+    HandLabel,
+    Image,
+    Run,
+    Selection,
+    SelectionMember,
+    utcnow,
+)
 from ohlora_cli.errors import NotFoundError
 
 

@@ -10,9 +10,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Generator
+from ohlora_cli.catalog.models import CnnModel, Generator
 from ohlora_cli.errors import CheckpointError, NotFoundError
 from ohlora_cli.models.checkpoints import load_checkpoint, sha256_file
+from ohlora_cli.models.cnn_files import (
+    detect_cnn_kind,
+    load_filter_ensemble,
+    load_property_cnn,
+)
 from ohlora_cli.models.stylegan import StyleGANGenerator
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -133,9 +138,6 @@ def cnn_file(row) -> Path:
 def register_cnn(catalog: Catalog, path: Path, name: str, kind: str, *, embedded: bool = False,
                  sha256: str | None = None, run_id: int | None = None, replace: bool = False):
     """Store an ``ohlora-cnn`` file as the ``kind`` CNN of set ``name`` (idempotent for the same file)."""
-    from ohlora_cli.catalog.models import CnnModel
-    from ohlora_cli.models.cnn_files import detect_cnn_kind, load_filter_ensemble, load_property_cnn
-
     path = Path(path)
     if kind not in CNN_KINDS:
         raise CheckpointError(f"unknown CNN kind {kind!r}", "Use one of: " + ", ".join(CNN_KINDS))
@@ -169,8 +171,6 @@ def register_cnn(catalog: Catalog, path: Path, name: str, kind: str, *, embedded
 
 def resolve_cnns(catalog: Catalog, name: str, kinds) -> dict:
     """The catalog rows of set ``name`` for ``kinds``; the embedded set is registered on first use."""
-    from ohlora_cli.catalog.models import CnnModel
-
     kinds = list(kinds)
     with catalog.read() as s:
         rows = {r.kind: r for r in s.scalars(select(CnnModel).where(CnnModel.name == name, CnnModel.kind.in_(kinds)))}
@@ -188,8 +188,6 @@ def resolve_cnns(catalog: Catalog, name: str, kinds) -> dict:
 
 @lru_cache(maxsize=16)
 def _load_cnn(path: str, sha256: str, kind: str):
-    from ohlora_cli.models.cnn_files import load_filter_ensemble, load_property_cnn
-
     if kind == "cnn-property":
         return load_property_cnn(path)
     return load_filter_ensemble(path, prop=kind.removeprefix("cnn-"))

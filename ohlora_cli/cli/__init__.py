@@ -26,8 +26,21 @@ app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, 
 
 
 def _register() -> None:
-    from ohlora_cli.cli import (catalog, demo, evaluate, filter, finetune, generate, identity, label, model, score,
-                               synth, synthetic, vectorfind)
+    from ohlora_cli.cli import (
+        catalog,
+        demo,
+        evaluate,
+        filter,
+        finetune,
+        generate,
+        identity,
+        label,
+        model,
+        score,
+        synth,
+        synthetic,
+        vectorfind,
+    )
 
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(model.app, name="model")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, QuietOpt, example, open_catalog, say
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+)
 
 app = typer.Typer(help="Create, upgrade, inspect and verify the catalog.", no_args_is_help=True,
                   epilog=example("ohlora catalog status", "ohlora catalog upgrade --catalog old.db"))

@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example, open_catalog, say
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+)
+from ohlora_cli.config import parse_values
+from ohlora_cli.errors import UsageError
+from ohlora_cli.progress import LazyProgress
 
 EPILOG = example("ohlora eval --cases 200", "ohlora eval --compare svm,conditional,regression,svm@0-3 --out ev",
                  "ohlora eval --directions seed-v8 --identities")
@@ -37,9 +49,6 @@ def evaluate(
     Pearson r, the pass rate, the off-target matrix, effect sizes (off-eff: how many standard deviations
     hair and background measures move over an edit's range), identity drift and per-group results.
     """
-    from ohlora_cli.config import parse_values
-    from ohlora_cli.errors import UsageError
-    from ohlora_cli.progress import LazyProgress
     from ohlora_cli.stages import evaluate as stage
 
     if compare and directions:

@@ -7,9 +7,18 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example,
-                                    open_catalog, say, say_err)
-from ohlora_cli.rules import DEFAULT_RULES
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+    say_err,
+)
+from ohlora_cli.progress import LazyProgress
 
 EPILOG = example("ohlora filter --name v8-train", "ohlora filter --name big-eyes --rule 'eyes>=1.0'")
 
@@ -32,7 +41,7 @@ def filter_(
     quiet: QuietOpt = False,
 ) -> None:
     """Store a named selection of images passing every rule; print per-rule and joint pass rates."""
-    from ohlora_cli.progress import LazyProgress
+    from ohlora_cli.rules import DEFAULT_RULES
     from ohlora_cli.stages import filter as stage
 
     cat = open_catalog(catalog, quiet=quiet)

@@ -7,8 +7,18 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example, open_catalog, say,
-                                    say_err)
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+    say_err,
+)
+from ohlora_cli.progress import LazyProgress
 from ohlora_cli.training.presets import preset_help
 
 EPILOG = example("ohlora finetune --selection v8-train --preset v8 --out v8 --steps 500",
@@ -61,7 +71,6 @@ def finetune(
     never stepped it); an optional EMA generator is saved beside the raw one. Full-state checkpoints
     every --checkpoint-every steps make --resume continue bit-for-bit after a kill.
     """
-    from ohlora_cli.progress import LazyProgress
     from ohlora_cli.stages import finetune as stage
 
     cfg = stage.FinetuneConfig(model=model, selection=selection, out=out, preset=preset, steps=steps, kimg=kimg,

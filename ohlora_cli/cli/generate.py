@@ -7,9 +7,20 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, DTypeOpt, ModelOpt, QuietOpt,
-                                    example, open_catalog, say, say_err)
-from ohlora_cli.config import DEFAULT_SCORERS
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    DTypeOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+    say_err,
+)
+from ohlora_cli.config import DEFAULT_SCORERS, GenerateConfig
+from ohlora_cli.progress import LazyProgress
 
 EPILOG = example("ohlora generate --n 15000", "ohlora generate --n 100 --save-images faces/ --labels zero")
 
@@ -39,8 +50,6 @@ def generate(
 
     Resumable: rerunning the same command after a kill completes only the missing seeds.
     """
-    from ohlora_cli.config import GenerateConfig
-
     cfg = GenerateConfig(n=n, model=model, seed_start=seed_start, batch_size=batch_size, psi=psi,
                          trunc_layers=trunc_layers, labels=labels, noise=noise, save_images=save_images,
                          device=device, dtype=dtype, score=score,
@@ -50,7 +59,6 @@ def generate(
 
         say(options_json(cfg))
         return
-    from ohlora_cli.progress import LazyProgress
     from ohlora_cli.stages import generate as stage
 
     cat = open_catalog(catalog, quiet=quiet)

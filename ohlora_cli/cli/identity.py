@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, QuietOpt, example, open_catalog, say
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+)
 
 app = typer.Typer(help="Named identities (z ‖ label codes) that synth can use.", no_args_is_help=True,
                   epilog=example("ohlora identity import ohlora_z_vectors.csv --groups ohlora_w_group_names.csv"))

@@ -7,8 +7,17 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example,
-                                    open_catalog, say, say_err)
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+    say_err,
+)
 
 app = typer.Typer(help="Hand labels (gender, quality, age, glass as 0/1) and the CNN ensembles trained on them.",
                   no_args_is_help=True,
@@ -47,8 +56,8 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Write unlabelled images, contact sheets with their ids, and a CSV template to fill in."""
-    from ohlora_cli.models.inference import pick_device
     from ohlora_cli.catalog.registry import load_generator, resolve_generator
+    from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage
 
     cat = open_catalog(catalog, quiet=quiet)
@@ -85,8 +94,8 @@ def train(
 ) -> None:
     """Train one CNN per fold for each property (SPEC §3.1: BCE, AdamW, cosine, early stopping, eval-mode
     soft vote), register them as a CNN set and print each fold's AUROC, accuracy and F1."""
-    from ohlora_cli.models.inference import pick_device
     from ohlora_cli.catalog.registry import load_generator, resolve_generator
+    from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage
 
     cat = open_catalog(catalog, quiet=quiet)

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, QuietOpt, example, open_catalog, say
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+)
+from ohlora_cli.errors import UsageError
 
 REGISTER_EXAMPLE = example("ohlora model register stylegan_gen_vector_find_v8.pth --name v8",
                            "ohlora model register cnn_ohlora_v3_gender_model_{0,1,2,3,4}.pt --kind cnn-gender "
@@ -32,9 +40,8 @@ def register(
     The original's CNN files (bare state dicts, 256 px) are converted once into an ohlora CNN file in
     ``cnns/`` beside the catalog.
     """
-    from ohlora_cli.errors import UsageError
-    from ohlora_cli.models.checkpoints import describe, load_checkpoint
     from ohlora_cli.catalog.registry import CNN_KINDS, register_generator
+    from ohlora_cli.models.checkpoints import describe, load_checkpoint
 
     if kind != "generator":
         if kind not in CNN_KINDS:

@@ -6,9 +6,19 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, ModelOpt, QuietOpt, example,
-                                    open_catalog, say, say_err)
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+    say_err,
+)
 from ohlora_cli.config import DEFAULT_SCORERS, ScoreConfig
+from ohlora_cli.progress import LazyProgress
 
 EPILOG = example("ohlora score", "ohlora score --model v8 --parser synthetic --mode seed",
                        "ohlora score --scorers property-cnn,cnn-filter --cnns mine")
@@ -36,7 +46,6 @@ def score(
 
     Resumable; the first values of a scorer also fix its normalisation reference (mean, ddof-1 std).
     """
-    from ohlora_cli.progress import LazyProgress
     from ohlora_cli.stages import score as stage
 
     cfg = ScoreConfig(model=model, scorers=tuple(s.strip() for s in scorers.split(",")), parser=parser,

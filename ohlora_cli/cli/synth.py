@@ -7,12 +7,21 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import (DEFAULT_CATALOG, CatalogOpt, DeviceOpt, DTypeOpt, ModelOpt, QuietOpt,
-                                    example, open_catalog, say)
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    DeviceOpt,
+    DTypeOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+)
+from ohlora_cli.config import SynthConfig, parse_assignment, parse_layers
+
 
 def _target(spec: str) -> tuple[tuple[str, float], ...]:
-    from ohlora_cli.config import parse_assignment
-
     return tuple((name, values[0]) for name, values in (parse_assignment(part, "--target") for part in spec.split(",")))
 
 
@@ -57,7 +66,6 @@ def synth(
     A positive scale increases the property.  --sweep writes one row per property; --grid writes a
     contact sheet of every combination.
     """
-    from ohlora_cli.config import SynthConfig, parse_assignment, parse_layers
     from ohlora_cli.stages import synth as stage
 
     if all(x is None for x in (image, seed, identity, z_csv)):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ohlora_cli.cli._common import QuietOpt, example, say
+from ohlora_cli.config import parse_assignment
+from ohlora_cli.errors import OutputError, UsageError
+from ohlora_cli.progress import progress
 
 app = typer.Typer(help="The synthetic face world: render faces with ground truth; show the shipped models.",
                   no_args_is_help=True, epilog=example("ohlora synthetic render --n 20000 --out faces/"))
@@ -24,10 +28,7 @@ def render(
     quiet: QuietOpt = False,
 ) -> None:
     """Render faces with their true 11-class parsing maps, attributes.csv and a hand_labels.csv."""
-    from ohlora_cli.config import parse_assignment
-    from ohlora_cli.errors import OutputError, UsageError
     from ohlora_cli.images import ensure_writable_dir
-    from ohlora_cli.progress import progress
     from ohlora_cli.synthetic.dataset import render_to_dir
 
     if n <= 0:
@@ -54,8 +55,6 @@ def render(
 @app.command(epilog=example("ohlora synthetic info"))
 def info(quiet: QuietOpt = False) -> None:
     """What ohlora ships for the synthetic world: files, sizes, recipes and measured quality."""
-    import json
-
     from ohlora_cli.catalog.registry import ASSETS_DIR
 
     manifest = json.loads((ASSETS_DIR / "manifest.json").read_text())

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import math
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import DEFAULT_CATALOG, CatalogOpt, ModelOpt, QuietOpt, example, open_catalog, say
+from ohlora_cli.cli._common import (
+    DEFAULT_CATALOG,
+    CatalogOpt,
+    ModelOpt,
+    QuietOpt,
+    example,
+    open_catalog,
+    say,
+)
 
 app = typer.Typer(epilog=example("ohlora vectorfind --groups 16", "ohlora vectorfind --method conditional",
                                  "ohlora vectorfind import-seed", "ohlora vectorfind export seed-v8 --out dirs/"))

@@ -44,6 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ohlora_cli.errors import CheckpointError
+from ohlora_cli.models.checkpoints import read_file
 
 BISENET_CLASSES: Final = (
     "background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
@@ -301,8 +302,6 @@ def load_bisenet(path: Path | str) -> BiSeNet:
     key (a DataParallel save) and absent BatchNorm ``num_batches_tracked`` counters, which do not
     affect inference. Anything else raises a one-line :class:`CheckpointError`.
     """
-    from ohlora_cli.models.checkpoints import read_file
-
     obj = read_file(path)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     if not isinstance(state, dict) or not state or not all(

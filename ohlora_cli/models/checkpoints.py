@@ -15,8 +15,9 @@ is refused, never executed.
 from __future__ import annotations
 
 import hashlib
-import warnings
+import os
 import re
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,13 @@ from typing import Any
 import torch
 
 from ohlora_cli.errors import CheckpointError
-from ohlora_cli.models.stylegan import (INIT_RES, DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator,
-                                        StyleGANGenerator)
+from ohlora_cli.models.stylegan import (
+    INIT_RES,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+)
 
 OHLORA_FORMAT = "ohlora-stylegan"
 
@@ -133,8 +139,6 @@ def save_checkpoint(path: Path, G: StyleGANGenerator, *, D: StyleGANDiscriminato
                     G_smooth: StyleGANGenerator | None = None, lineage: dict | None = None,
                     meta: dict | None = None) -> None:
     """Write an ohlora file atomically (temp file + ``os.replace``)."""
-    import os
-
     obj: dict[str, Any] = {"format": OHLORA_FORMAT, "g_config": G.cfg.to_dict(), "generator": G.state_dict(),
                            "lineage": lineage or {}, "meta": meta or {}}
     if G_smooth is not None:

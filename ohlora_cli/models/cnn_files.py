@@ -21,8 +21,16 @@ from torch import nn
 from ohlora_cli.errors import CheckpointError, UsageError
 from ohlora_cli.files import write_atomic
 from ohlora_cli.models.checkpoints import read_file
-from ohlora_cli.models.cnns import (FILTER_FLATTEN_256, FILTER_PROPS, REFERENCE_RESOLUTION, FilterCNN,
-                                    PropertyScoreCNN, check_images, expected_state_keys, predict)
+from ohlora_cli.models.cnns import (
+    FILTER_FLATTEN_256,
+    FILTER_PROPS,
+    REFERENCE_RESOLUTION,
+    FilterCNN,
+    PropertyScoreCNN,
+    check_images,
+    expected_state_keys,
+    predict,
+)
 
 CNN_FORMAT: Final = "ohlora-cnn"
 PROPERTY_KIND: Final = "cnn-property"

@@ -47,6 +47,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ohlora_cli.models.parsers import resize_images
+
 REFERENCE_RESOLUTION: Final = 256
 MIN_SPATIAL: Final = 2
 INFERENCE_CHUNK: Final = 16  # images per forward pass, always (padded): scores independent of call size
@@ -323,8 +325,6 @@ def images_to_input(images: np.ndarray, model: CNNModel) -> torch.Tensor:
 
 def check_images(images: np.ndarray, resolution: int) -> np.ndarray:
     """uint8 RGB (N, H, W, 3); resized to ``resolution`` with ``cv2.INTER_AREA`` when H, W differ."""
-    from ohlora_cli.models.parsers import resize_images
-
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 RGB of shape (N, H, W, 3), got {images.dtype} {images.shape}")

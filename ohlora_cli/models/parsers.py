@@ -35,6 +35,7 @@ so a map never depends on how many images were passed in one call.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -45,6 +46,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ohlora_cli.errors import CheckpointError, UsageError
+from ohlora_cli.models.bisenet import load_bisenet, normalise, ohlora_lookup
+from ohlora_cli.models.checkpoints import read_file
 
 NUM_CLASSES = 11
 PARSER_FORMAT = "ohlora-parser"
@@ -170,8 +173,6 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 def save_parser_weights(path: Path, net: SyntheticParserNet, *, recipe: dict | None = None,
                         metrics: dict | None = None) -> None:
     """Write ``{"format", "config", "state_dict", "recipe", "metrics"}`` atomically (temp + ``os.replace``)."""
-    import os
-
     obj = {"format": PARSER_FORMAT, "config": net.cfg.to_dict(),
            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
            "recipe": dict(recipe or {}), "metrics": dict(metrics or {})}
@@ -183,8 +184,6 @@ def save_parser_weights(path: Path, net: SyntheticParserNet, *, recipe: dict | N
 
 def load_parser_net(path: Path | str) -> tuple[SyntheticParserNet, dict]:
     """Network (eval mode) and the whole file dict, via the safe loader ``checkpoints.read_file``."""
-    from ohlora_cli.models.checkpoints import read_file
-
     obj = read_file(path)
     if not isinstance(obj, dict) or obj.get("format") != PARSER_FORMAT:
         raise CheckpointError(f"{path} is not an ohlora parser file (format {PARSER_FORMAT!r})",
@@ -281,8 +280,6 @@ class BiSeNetParser:
 
     def __init__(self, weights: Path | str, *, crop_method: str = "fixed", input_size: int = 512,
                  resolution: int = 224, swap_sides: bool = False, chunk: int = 4, device: str = "cpu") -> None:
-        from ohlora_cli.models.bisenet import load_bisenet, ohlora_lookup
-
         if crop_method not in CROP_METHODS:
             raise UsageError(f"unknown crop method {crop_method!r}", "Use one of: " + ", ".join(CROP_METHODS))
         if input_size < 32 or input_size % 32:
@@ -325,8 +322,6 @@ class BiSeNetParser:
     @torch.no_grad()
     def predict_maps(self, inputs: np.ndarray) -> np.ndarray:
         """19-class uint8 maps (N, S, S) for uint8 RGB inputs already at ``input_size``; fixed-size chunks."""
-        from ohlora_cli.models.bisenet import normalise
-
         s = self.input_size
         maps = np.empty((len(inputs), s, s), dtype=np.uint8)
         for start in range(0, len(inputs), self.chunk):

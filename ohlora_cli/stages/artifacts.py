@@ -18,9 +18,9 @@ import numpy as np
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.directions import load_direction_set
 from ohlora_cli.catalog.models import Direction, DirectionSet, Identity
 from ohlora_cli.catalog.vectors import decode, encode
-from ohlora_cli.catalog.directions import load_direction_set
 from ohlora_cli.errors import InputFileError, UsageError
 from ohlora_cli.formats import read_latent_csv, read_seed_direction_csv
 from ohlora_cli.images import ensure_writable_dir

@@ -33,8 +33,27 @@ import numpy as np
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import DirectionSet, Evaluation, EvaluationCase, Normalisation
+from ohlora_cli.catalog.directions import direction_matrix, resolve_direction_set
+from ohlora_cli.catalog.models import (
+    Direction,
+    DirectionSet,
+    Evaluation,
+    EvaluationCase,
+    Identity,
+    Normalisation,
+)
+from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.vectors import decode
+from ohlora_cli.config import parse_layers
+from ohlora_cli.directions import group_names
+from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.images import ensure_writable_dir, save_png
+from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
+from ohlora_cli.models.parsers import load_parser
+from ohlora_cli.plots import grouped_bars, scatter_panels
+from ohlora_cli.scoring.scorers import scorer_from_id, scorer_properties
 
 GRID_EYES = (-1.2, 1.2)
 GRID_MOUTH = (-1.8, -0.9, 0.0, 0.9, 1.8)
@@ -198,16 +217,12 @@ class EvalResult:
 
 
 def _parse_item(item: str) -> tuple[str, tuple[int, ...] | None]:
-    from ohlora_cli.config import parse_layers
-
     name, _, layers = item.partition("@")
     return name.strip(), (tuple(parse_layers(layers)) if layers else None)
 
 
 def resolve_methods(catalog: Catalog, gen, items: tuple[str, ...]) -> list[tuple[str, DirectionSet, tuple | None]]:
     """(label, set, layers) per requested item; a bare method name means that method's newest set."""
-    from ohlora_cli.catalog.directions import resolve_direction_set
-
     if not items:
         ds = resolve_direction_set(catalog, gen, None)
         return [(ds.name, ds, None)]
@@ -232,12 +247,7 @@ def resolve_methods(catalog: Catalog, gen, items: tuple[str, ...]) -> list[tuple
 
 
 def _case_latents(catalog: Catalog, gen, G, cfg: EvalConfig, device) -> tuple[list[str], np.ndarray]:
-    from ohlora_cli.models.inference import latents_for_seeds, map_to_w
-
     if cfg.identities:
-        from ohlora_cli.catalog.models import Identity
-        from ohlora_cli.catalog.vectors import decode
-
         with catalog.read() as s:
             idents = s.scalars(select(Identity).order_by(Identity.id)).all()
         idents = [i for i in idents if i.z_dim == gen.z_dim and i.label_size == gen.label_size][:cfg.cases]
@@ -253,9 +263,6 @@ def _case_latents(catalog: Catalog, gen, G, cfg: EvalConfig, device) -> tuple[li
 
 def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: dict) -> list[str]:
     """Each case's group under the set's grouping, from the set's scorer on the unedited images."""
-    from ohlora_cli.directions import group_names
-    from ohlora_cli.scoring.scorers import scorer_from_id
-
     opts = json.loads(ds.options_json or "{}")
     group_by, scorer = opts.get("group_by"), opts.get("scorer")
     if not group_by or not scorer:
@@ -275,15 +282,6 @@ def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: 
 
 def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | None = None,
         advance: Callable[[int], None] | None = None) -> EvalResult:
-    from ohlora_cli.catalog.queries import stage_run
-    from ohlora_cli.edits import edit_wp
-    from ohlora_cli.images import ensure_writable_dir
-    from ohlora_cli.models.inference import pick_device, render
-    from ohlora_cli.models.parsers import load_parser
-    from ohlora_cli.catalog.registry import load_generator, resolve_generator
-    from ohlora_cli.scoring.scorers import scorer_from_id, scorer_properties
-    from ohlora_cli.catalog.directions import direction_matrix
-
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
     methods = resolve_methods(catalog, gen, cfg.methods)
@@ -294,8 +292,6 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
     measure = scorer_from_id(catalog, cfg.scorer)
     for label, ds, _ in methods:
         with catalog.read() as s:
-            from ohlora_cli.catalog.models import Direction
-
             have = set(s.scalars(select(Direction.property).where(Direction.set_id == ds.id)))
         if not set(EDITED) <= have:
             raise UsageError(f"direction set {ds.name} lacks {sorted(set(EDITED) - have)[0]}",
@@ -376,9 +372,6 @@ def _safe(label: str) -> str:
 
 
 def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, generator: str) -> list[Path]:
-    from ohlora_cli.images import save_png
-    from ohlora_cli.plots import grouped_bars, scatter_panels
-
     files = []
     for res in results:
         path = out / f"test_result_{_safe(res.label)}.csv"

@@ -14,17 +14,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import insert, select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Image, Normalisation, Score, Selection, SelectionMember
+from ohlora_cli.catalog.images import images_of
+from ohlora_cli.catalog.models import (
+    Generator,
+    Image,
+    Normalisation,
+    Score,
+    Selection,
+    SelectionMember,
+)
 from ohlora_cli.catalog.queries import labelled_ids, selection_ids, stage_run
-from ohlora_cli.errors import NotFoundError, UsageError
-from ohlora_cli.rules import Rule, apply_rules, parse_rule
-from ohlora_cli.catalog.registry import resolve_generator
+from ohlora_cli.catalog.registry import load_generator, resolve_generator
 from ohlora_cli.catalog.scores import scorers_with
+from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.images import ensure_writable_dir, save_png
+from ohlora_cli.models.inference import pick_device
+from ohlora_cli.rules import Rule, apply_rules, parse_rule
+
 
 @dataclass(frozen=True)
 class FilterResult:
@@ -115,14 +127,6 @@ def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = No
 def export_selection(catalog: Catalog, name: str, out, *, device: str = "auto", advance=None) -> int:
     """Write the selection's images to ``out/<image id>.png`` (copied from stored PNGs or re-rendered
     from w), skipping files already there; returns how many were written."""
-    from pathlib import Path
-
-    from ohlora_cli.catalog.models import Generator
-    from ohlora_cli.images import ensure_writable_dir, save_png
-    from ohlora_cli.models.inference import pick_device
-    from ohlora_cli.catalog.registry import load_generator
-    from ohlora_cli.catalog.images import images_of
-
     sel, ids = selection_ids(catalog, name)
     out = ensure_writable_dir(Path(out), "--export")
     todo = [i for i in ids if not (out / f"{i:07d}.png").exists()]

@@ -15,7 +15,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,10 +24,38 @@ import torch
 from sqlalchemy import func, select
 
 from ohlora_cli.catalog.db import Catalog
+from ohlora_cli.catalog.images import images_of
 from ohlora_cli.catalog.models import Generator, Image
+from ohlora_cli.catalog.queries import selection_ids, stage_run
+from ohlora_cli.catalog.registry import (
+    generator_file,
+    load_generator,
+    register_generator,
+    resolve_generator,
+)
 from ohlora_cli.catalog.vectors import decode_many
 from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
-from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.models.checkpoints import (
+    load_checkpoint,
+    load_discriminator,
+    save_checkpoint,
+    sha256_file,
+)
+from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
+from ohlora_cli.models.stylegan import (
+    DiscriminatorConfig,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+)
+from ohlora_cli.rules import DEFAULT_RULES, apply_rules, parse_rule
+from ohlora_cli.scoring.scorers import FILTER_PROPERTIES, FilterCnnScorer
+from ohlora_cli.training.gan import (
+    GanTrainer,
+    TrainConfig,
+    preset_patterns,
+    select_parameters,
+    trainable_counts,
+)
 from ohlora_cli.training.presets import PRESETS
 
 MONITOR_SEED0 = 900_000_000
@@ -136,8 +164,6 @@ def conditional_from_unconditional(G0: StyleGANGenerator, D0: StyleGANDiscrimina
                                    seed: int) -> tuple[StyleGANGenerator, StyleGANDiscriminator | None]:
     """SPEC §1.4: a conditional G (new randn ``mapping.dense0`` and ``label_weight``) and D (new last
     layer taking the label) from unconditional ones; every other weight copied."""
-    from dataclasses import replace
-
     torch.manual_seed(seed)
     G = StyleGANGenerator(replace(G0.cfg, label_size=label_size))
     state = {k: v for k, v in G0.state_dict().items() if k != "mapping.dense0.weight"}
@@ -216,8 +242,6 @@ class SelectionImages:
 
 def check_selection(catalog: Catalog, selection: str, gen: Generator) -> list[int]:
     """The selection's image ids; errors when it is unknown, empty, or of another generator."""
-    from ohlora_cli.catalog.queries import selection_ids
-
     sel, ids = selection_ids(catalog, selection)
     if sel.generator_id != gen.id:
         with catalog.read() as s:
@@ -232,8 +256,6 @@ def check_selection(catalog: Catalog, selection: str, gen: Generator) -> list[in
 def load_selection(catalog: Catalog, ids: list[int], gen: Generator, G, device, *, label_mode: str,
                    label_size: int, advance=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The selection's images (stored PNGs or re-rendered from w by the parent) and labels (stored or zero)."""
-    from ohlora_cli.catalog.images import images_of
-
     parts = []
     for start in range(0, len(ids), 64):
         parts.append(images_of(catalog, G, gen, ids[start:start + 64], device))
@@ -263,10 +285,6 @@ class FilterMonitor:
 
     def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int, rules: list[str] | None = None,
                  cnns: str = "synthetic") -> None:
-        from ohlora_cli.models.inference import latents_for_seeds
-        from ohlora_cli.rules import DEFAULT_RULES, apply_rules, parse_rule
-        from ohlora_cli.scoring.scorers import FILTER_PROPERTIES, FilterCnnScorer
-
         self.scorer = FilterCnnScorer(catalog, cnns)
         parsed = [parse_rule(r) for r in (rules or [])]
         parsed = [r for r in parsed if r.prop in FILTER_PROPERTIES]
@@ -277,8 +295,6 @@ class FilterMonitor:
         self.z, self.label = z, label
 
     def __call__(self, step: int, G: StyleGANGenerator) -> dict:
-        from ohlora_cli.models.inference import map_to_w, render
-
         was_training = G.training
         G.eval()
         with torch.no_grad():
@@ -296,9 +312,6 @@ class FilterMonitor:
 
 
 def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
-    from ohlora_cli.models.checkpoints import load_checkpoint, load_discriminator
-    from ohlora_cli.catalog.registry import generator_file
-
     ckpt = load_checkpoint(generator_file(gen))
     G = ckpt.build_generator().train()
     D = ckpt.build_discriminator()
@@ -313,7 +326,6 @@ def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
         if not cfg.new_d:
             raise CheckpointError(f"{gen.name}'s checkpoint has no discriminator",
                                   "Pass --d-model FILE, or --new-d to start a freshly initialised one")
-        from ohlora_cli.models.stylegan import DiscriminatorConfig
 
         torch.manual_seed(cfg.seed)
         D = StyleGANDiscriminator(DiscriminatorConfig(G.cfg.resolution, label_size=G.cfg.label_size,
@@ -330,12 +342,6 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
         advance: Callable[[str, int], None] | None = None) -> FinetuneResult:
     """The whole fine-tune; ``on_start(phase, total)`` / ``advance(phase, n)`` drive progress bars for the
     phases ``prepare`` (training images) and ``train`` (steps; total 0 for a ``--time`` run)."""
-    from ohlora_cli.catalog.queries import stage_run
-    from ohlora_cli.models.checkpoints import save_checkpoint
-    from ohlora_cli.models.inference import pick_device
-    from ohlora_cli.catalog.registry import load_generator, register_generator, resolve_generator
-    from ohlora_cli.training.gan import GanTrainer, TrainConfig, preset_patterns, select_parameters, trainable_counts
-
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
     root = Path(runs_root) / "finetune"
@@ -400,8 +406,6 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     (run_dir / "finetune_config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
     monitor = None
     if cfg.monitor_every:
-        from ohlora_cli.catalog.queries import selection_ids
-
         sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")
         monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules)
     history: list[dict] = []
@@ -435,7 +439,6 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                         lineage=lineage, meta={"finetune": resolved})
         if taken is None:
             taken = register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id)
-        from ohlora_cli.models.checkpoints import sha256_file
 
         with catalog.write() as s:  # a resumed, finished run updates its generator row in place
             row = s.get(Generator, taken.id)

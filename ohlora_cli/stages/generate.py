@@ -16,15 +16,14 @@ from sqlalchemy import insert, select
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import Image, Score, utcnow
 from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.scores import fit_reference
 from ohlora_cli.catalog.vectors import encode
-from ohlora_cli.config import GenerateConfig
+from ohlora_cli.config import GenerateConfig, ScoreConfig
 from ohlora_cli.images import ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
 from ohlora_cli.progress import Advance
-from ohlora_cli.config import ScoreConfig
 from ohlora_cli.scoring.scorers import build_scorers
-from ohlora_cli.catalog.scores import fit_reference
 
 
 @dataclass(frozen=True)

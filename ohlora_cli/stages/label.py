@@ -26,11 +26,22 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import HandLabel, Image
+from ohlora_cli.catalog.images import images_of
+from ohlora_cli.catalog.models import CnnModel, HandLabel, Image
 from ohlora_cli.catalog.queries import labelled_ids, stage_run
+from ohlora_cli.catalog.registry import register_cnn
 from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
+from ohlora_cli.models.cnn_files import (
+    is_ohlora_cnn,
+    load_original_filter_cnn,
+    load_property_cnn,
+    save_filter_ensemble,
+    save_property_cnn,
+)
 from ohlora_cli.models.cnns import FILTER_PROPS
+from ohlora_cli.models.parsers import resize_images
+from ohlora_cli.training.cnns import train_filter_ensemble
 
 SHEET_COLUMNS = 10
 SHEET_SIZE = 100
@@ -164,8 +175,6 @@ def label_counts(catalog: Catalog) -> dict[str, tuple[int, int]]:
 def export_for_labelling(catalog: Catalog, gen, G, *, n: int, out: Path, seed: int, device) -> tuple[int, Path]:
     """``n`` random unlabelled images → ``out/images/<id>.png``, ``out/sheet-NNN.png`` (ids under
     each face) and ``out/labels.csv`` (image, gender, quality, age, glass — values empty)."""
-    from ohlora_cli.catalog.images import images_of
-
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}", "Pass e.g. --n 2000")
     out = ensure_writable_dir(Path(out), "--out")
@@ -205,8 +214,6 @@ class TrainResult:
 
 
 def labelled_arrays_from_catalog(catalog: Catalog, gen, G, prop: str, device) -> tuple[np.ndarray, np.ndarray]:
-    from ohlora_cli.catalog.images import images_of
-
     labels = {i: v[prop] for i, v in labelled_ids(catalog, gen.id).items() if prop in v}
     ids = sorted(labels)
     if not ids:
@@ -217,8 +224,6 @@ def labelled_arrays_from_catalog(catalog: Catalog, gen, G, prop: str, device) ->
 
 def labelled_arrays_from_csv(path: Path, prop: str, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """Images named in a label CSV's ``image`` (or ``path``) column, resized to ``resolution``."""
-    from ohlora_cli.models.parsers import resize_images
-
     columns, rows = read_label_csv(Path(path))
     key = "path" if "path" in columns else "image" if "image" in columns else None
     if key is None:
@@ -244,16 +249,10 @@ def train(catalog: Catalog, *, name: str, props: list[str], arrays: Callable[[st
           out_dir: Path, folds: int, seed: int, max_epochs: int, patience: int, lr: float | None, width: float,
           init: str, replace: bool, on_epoch=None) -> TrainResult:
     """Train and register one ensemble per property; ``arrays(prop)`` gives its (images, 0/1 labels)."""
-    from ohlora_cli.catalog.registry import register_cnn
-    from ohlora_cli.models.cnn_files import save_filter_ensemble
-    from ohlora_cli.training.cnns import train_filter_ensemble
-
     unknown = [p for p in props if p not in FILTER_PROPS]
     if unknown:
         raise UsageError(f"unknown filter property {unknown[0]!r}", "Use some of: " + ", ".join(FILTER_PROPS))
     if not replace:
-        from ohlora_cli.catalog.models import CnnModel
-
         with catalog.read() as s:
             kinds = set(s.scalars(select(CnnModel.kind).where(CnnModel.name == name)))
         taken = next((f"cnn-{p}" for p in props if f"cnn-{p}" in kinds), None)
@@ -284,9 +283,6 @@ def register_cnn_files(catalog: Catalog, paths: list[Path], name: str, kind: str
                        replace: bool = False):
     """Register CNN files as the ``kind`` model of set ``name``: one ohlora CNN file as it is, or the
     original's bare state dicts (fold files; 256 px) converted once into ``out_dir/<name>-<kind>.pt``."""
-    from ohlora_cli.catalog.registry import register_cnn
-    from ohlora_cli.models.cnn_files import (is_ohlora_cnn, load_original_filter_cnn, load_property_cnn, save_filter_ensemble, save_property_cnn)
-
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists():

@@ -10,6 +10,8 @@ the identity's stored group.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +21,28 @@ from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.directions import direction_matrix, resolve_direction_set
-from ohlora_cli.catalog.models import DirectionSet, Generator, GroupMember, Grouping, Identity, Image
+from ohlora_cli.catalog.models import (
+    DirectionSet,
+    Generator,
+    Grouping,
+    GroupMember,
+    Identity,
+    Image,
+    Normalisation,
+    Score,
+)
 from ohlora_cli.catalog.queries import generator_by_id
+from ohlora_cli.catalog.registry import load_generator, resolve_generator
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import SynthConfig
+from ohlora_cli.directions import group_names
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.formats import read_latent_csv
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
-from ohlora_cli.formats import read_latent_csv
+from ohlora_cli.motion import PROPERTIES, expression_track
+from ohlora_cli.scoring.scorers import scorer_from_id
 
 
 @dataclass(frozen=True)
@@ -98,11 +112,6 @@ def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -
     A catalog image without the set's scores is scored once and the scores are stored; a sample
     outside the catalog (seed, identity, CSV row) is rendered and scored on the fly.
     """
-    import json
-
-    from ohlora_cli.catalog.models import Normalisation, Score
-    from ohlora_cli.directions import group_names
-
     opts = json.loads(ds.options_json or "{}")
     group_by, scorer = opts.get("group_by"), opts.get("scorer")
     if not group_by or not scorer:
@@ -127,9 +136,6 @@ def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -
 
 def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict[str, float]:
     from sqlalchemy import insert
-
-    from ohlora_cli.catalog.models import Score
-    from ohlora_cli.scoring.scorers import scorer_from_id
 
     sc = scorer_from_id(catalog, scorer)
     values = dict(zip(sc.properties, map(float, sc.score(render(G, latent.w[None], device=device))[0])))
@@ -210,8 +216,6 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     """The original app's motion (SPEC §11) through ``targets``, rendered frame by frame into a GIF."""
     from PIL import Image as PILImage
 
-    from ohlora_cli.motion import PROPERTIES, expression_track
-
     t0 = time.perf_counter()
     ensure_writable_dir(cfg.animate.parent if str(cfg.animate.parent) else Path("."), "--animate")
     device = pick_device(cfg.device)
@@ -235,7 +239,6 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     images = [PILImage.fromarray(f.repeat(scale, 0).repeat(scale, 1)) for f in frames]
     tmp = cfg.animate.with_name(f".{cfg.animate.name}.tmp")
     images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-    import os
 
     os.replace(tmp, cfg.animate)
     return SynthResult(cfg.animate, len(frames), f"{latent.description}, rendered at {render_fps:.0f} frames/s",

@@ -18,13 +18,25 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Direction, DirectionSet, GroupMember, Grouping, Image
+from ohlora_cli.catalog.models import (
+    Direction,
+    DirectionSet,
+    Grouping,
+    GroupMember,
+    Image,
+)
 from ohlora_cli.catalog.queries import stage_run
-from ohlora_cli.catalog.vectors import decode_many, encode
-from ohlora_cli.directions import (all_groups, group_names, orthogonalize, regression_direction, svm_direction)
-from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
 from ohlora_cli.catalog.registry import resolve_generator
 from ohlora_cli.catalog.scores import score_matrix, scorers_with
+from ohlora_cli.catalog.vectors import decode_many, encode
+from ohlora_cli.directions import (
+    all_groups,
+    group_names,
+    orthogonalize,
+    regression_direction,
+    svm_direction,
+)
+from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
 
 METHODS = ("svm", "global", "conditional", "regression")
 DEFAULT_GROUP_BY = ("hair_color", "hair_length", "background_mean", "hairstyle")

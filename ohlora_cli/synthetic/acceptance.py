@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ohlora_cli.catalog.registry import embedded_cnns, embedded_generators
+from ohlora_cli.models.checkpoints import load_checkpoint
+from ohlora_cli.models.cnn_files import load_filter_ensemble
+from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
+from ohlora_cli.models.parsers import load_parser
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+from ohlora_cli.synthetic import renderer
+from ohlora_cli.synthetic.latent_code import LATENT_ATTRIBUTES
 
 SPREAD_PROPERTIES = ("eyes", "mouth", "pose", "hair_color", "hair_length", "background_mean", "hairstyle")
 LABEL_PROPERTIES = ("eyes", "hair_color", "hair_length", "mouth", "pose", "background_mean", "background_std")
@@ -69,12 +76,6 @@ def default_rules_pass_rate(probs: dict[str, np.ndarray]) -> float:
 
 
 def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int = 250) -> dict:
-    from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
-    from ohlora_cli.models.parsers import load_parser
-    from ohlora_cli.catalog.registry import embedded_generators
-    from ohlora_cli.synthetic import renderer
-
     assets = embedded_generators()
     path = assets[str(model)].path if str(model) in assets else Path(model)
     G = load_checkpoint(path).build_generator()
@@ -102,8 +103,6 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
     out = {"n": n, "complete_rate": float(complete.mean()), "spread_ratio": spread_ratios(props, ref),
            "label_r": label_correlations(labels, props) if G.cfg.label_size == 7 else {}}
     if G.cfg.label_size == 7:
-        from ohlora_cli.synthetic.latent_code import LATENT_ATTRIBUTES
-
         r2 = decodability(np.concatenate(ws), np.c_[np.concatenate(zs), labels], int(0.75 * n))
         out["decodable_from_w"] = {**{f"z[{j}] ({a})": float(r2[j]) for j, a in enumerate(LATENT_ATTRIBUTES)},
                                    **{f"label {p}": float(r2[5 + k]) for k, p in enumerate(LABEL_PROPERTIES)}}
@@ -116,9 +115,6 @@ def evaluate(model: str | Path, n: int = 2000, seed_start: int = 0, batch: int =
 
 def _filter_ensembles() -> dict:
     """The embedded filter CNN ensembles, by property ({} when not shipped yet)."""
-    from ohlora_cli.catalog.registry import embedded_cnns
-    from ohlora_cli.models.cnn_files import load_filter_ensemble
-
     cnns = embedded_cnns()
     return {p: load_filter_ensemble(cnns[f"cnn-{p}"].path) for p in ("gender", "quality", "age", "glass")
             if f"cnn-{p}" in cnns}

@@ -21,9 +21,15 @@ from typing import Callable
 
 import numpy as np
 
-from ohlora_cli.images import contact_sheet, save_png as _write_png
+from ohlora_cli.images import contact_sheet
+from ohlora_cli.images import save_png as _write_png
 from ohlora_cli.synthetic.renderer import (
-    ATTRIBUTE_NAMES, HAND_LABEL_NAMES, check_resolution, hand_labels, render, sample_attributes,
+    ATTRIBUTE_NAMES,
+    HAND_LABEL_NAMES,
+    check_resolution,
+    hand_labels,
+    render,
+    sample_attributes,
     validate_attributes,
 )
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from ohlora_cli.synthetic import renderer
 
-
 LABEL_ATTRIBUTES = ("eyes", "hair_color", "hair_length", "mouth", "pose", "background_mean", "background_std")
 
 

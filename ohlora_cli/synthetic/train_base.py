@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +36,32 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.catalog.registry import ASSETS_DIR
+from ohlora_cli.models.checkpoints import read_file, save_checkpoint, sha256_file
+from ohlora_cli.models.stylegan import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+)
+from ohlora_cli.properties.algorithms import (
+    HAIR,
+    HAIRSTYLE_DENOM_BIAS,
+    HAIRSTYLE_OFFSET,
+    HAIRSTYLE_ROW_START,
+    scale_length,
+)
 from ohlora_cli.synthetic import renderer
-from ohlora_cli.synthetic.latent_code import (LABEL_ATTRIBUTES, LATENT_ATTRIBUTES, AttributeStats, attribute_stats,
-                                             attributes_from_latent, labels_from_attributes)
+from ohlora_cli.synthetic.acceptance import evaluate
+from ohlora_cli.synthetic.latent_code import (
+    LABEL_ATTRIBUTES,
+    LATENT_ATTRIBUTES,
+    AttributeStats,
+    attribute_stats,
+    attributes_from_latent,
+    labels_from_attributes,
+)
+from ohlora_cli.training.gan import GanTrainer, TrainConfig
 
 TRAIN_SEED_BASE = 20_000_000
 
@@ -80,9 +105,6 @@ def hair_texture_stats(images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor
     curl lies, so G can match them with its noise inputs, which an L1 loss on pixels (that only learns
     the average hair, flat) cannot teach it.  Images without such pixels get zeros.
     """
-    from ohlora_cli.properties.algorithms import (HAIR, HAIRSTYLE_DENOM_BIAS, HAIRSTYLE_OFFSET,
-                                                  HAIRSTYLE_ROW_START, scale_length)
-
     n = images.shape[-1]
     d = scale_length(HAIRSTYLE_OFFSET, n, minimum=1)
     y0 = scale_length(HAIRSTYLE_ROW_START, n)
@@ -206,8 +228,6 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
     are saved every ``save_every`` steps (temp file + ``os.replace``) and picked up again; step ``s``
     draws its data from (seed, s) alone.
     """
-    import os
-
     mapping = [p for n, p in G.named_parameters() if n.startswith("mapping.")]
     rest = [p for n, p in G.named_parameters() if not n.startswith("mapping.")]
     n_latent = len(LATENT_ATTRIBUTES)
@@ -261,9 +281,6 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
                rare_fraction: float = 0.0, mapping_boost: float = 1.0, latent_probe: float = 0.0,
                texture_seeds: int = 0, hair_texture: float = 0.0, anchor: float = 0.0, log=print) -> dict:
     """The whole recipe; writes ``out/base.pt`` (G, G_ema as generator_smooth, D, configs) and a report."""
-    from ohlora_cli.models.checkpoints import save_checkpoint
-    from ohlora_cli.training.gan import GanTrainer, TrainConfig
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -335,14 +352,6 @@ if __name__ == "__main__":
 
 def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_default: bool = True) -> dict:
     """Copy ``out/base.pt`` into the package assets and record sha256, recipe, timing and acceptance figures."""
-    import os
-    import platform
-    import shutil
-
-    from ohlora_cli.models.checkpoints import read_file, sha256_file
-    from ohlora_cli.catalog.registry import ASSETS_DIR
-    from ohlora_cli.synthetic.acceptance import evaluate
-
     meta = read_file(Path(out) / "base.pt")["meta"]
     target = ASSETS_DIR / f"{name}.pt"
     tmp = target.with_name(target.name + ".tmp")

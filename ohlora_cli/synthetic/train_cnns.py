@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Final
@@ -37,11 +39,24 @@ from typing import Final
 import numpy as np
 import torch
 
-from ohlora_cli.models.cnns import FILTER_PROPS
+from ohlora_cli.catalog.registry import ASSETS_DIR
+from ohlora_cli.models.checkpoints import load_checkpoint, sha256_file
+from ohlora_cli.models.cnn_files import (
+    load_filter_ensemble,
+    load_property_cnn,
+    save_filter_ensemble,
+    save_property_cnn,
+)
+from ohlora_cli.models.cnns import FILTER_PROPS, predict
+from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
-from ohlora_cli.training.cnns import binary_metrics, train_filter_ensemble, train_property_cnn
-from ohlora_cli.models.cnn_files import load_filter_ensemble, load_property_cnn, save_filter_ensemble, save_property_cnn
 from ohlora_cli.synthetic import renderer
+from ohlora_cli.synthetic.latent_code import attribute_stats, attributes_from_latent
+from ohlora_cli.training.cnns import (
+    binary_metrics,
+    train_filter_ensemble,
+    train_property_cnn,
+)
 
 RESOLUTION: Final = 64
 WIDTH: Final = 0.25
@@ -65,10 +80,6 @@ GENERATED_HELDOUT_SEED0: Final = 35_000_000
 
 def generated_set(generator: Path, seed0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, R, R, 3) uint8 from the generator, intended hand labels (N, 4)) of seeds seed0.. ."""
-    from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
-    from ohlora_cli.synthetic.latent_code import attribute_stats, attributes_from_latent
-
     G = load_checkpoint(generator).build_generator()
     stats = attribute_stats()
     seeds = np.arange(seed0, seed0 + n, dtype=np.int64)
@@ -150,7 +161,6 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
         metrics["target_mean"], metrics["target_std"] = mean.tolist(), std.tolist()
         h_images, h_maps, _ = render_set(PROPERTY_HELDOUT_SEED0, max(n_heldout // 2, 4))
         truth = (compute_properties_batch(h_maps, h_images, "fixed") - mean) / std
-        from ohlora_cli.models.cnns import predict
 
         pred = predict(model, h_images)
         metrics["heldout"] = {name: {"mse": float(np.mean((pred[:, j] - truth[:, j]) ** 2)),
@@ -171,12 +181,6 @@ RECIPE: Final = "python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --
 
 def ship(out: Path, log=print) -> None:
     """Copy the trained files into the package assets and record them (sha256, recipe, figures)."""
-    import os
-    import shutil
-
-    from ohlora_cli.models.checkpoints import sha256_file
-    from ohlora_cli.catalog.registry import ASSETS_DIR
-
     report = json.loads((out / "report.json").read_text())
     manifest_path = ASSETS_DIR / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,22 @@ from typing import Callable
 
 import numpy as np
 
-from ohlora_cli.synthetic.renderer import CLASS_NAMES, NUM_CLASSES, render, sample_attributes
+from ohlora_cli.models.checkpoints import read_file
+from ohlora_cli.models.parsers import (
+    SYNTHETIC_PARSER_FILE,
+    ParserNetConfig,
+    SyntheticParser,
+    SyntheticParserNet,
+    images_to_tensor,
+    save_parser_weights,
+)
+from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+from ohlora_cli.synthetic.renderer import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    render,
+    sample_attributes,
+)
 
 TRAIN_SEED_MIN = 1_000_000
 TRAIN_SEED_MAX = 2**31 - 1
@@ -113,8 +129,6 @@ def train_parser(out: Path, *, steps: int, batch_size: int, seed: int, resolutio
     import cv2
     import torch
 
-    from ohlora_cli.models.parsers import ParserNetConfig, SyntheticParserNet, images_to_tensor, save_parser_weights
-
     if steps < 1 or batch_size < 2:
         raise ValueError(f"need steps >= 1 and batch_size >= 2, got {steps} and {batch_size}")
     torch.set_num_threads(threads)
@@ -175,8 +189,6 @@ def evaluate_parser(parser, n: int = 1000, seed_start: int = 0, resolution: int 
     agreement: Pearson r between ``compute_properties_batch`` on the parser's maps (with its crops)
     and on the true maps (with the rendered images), per property in ``PROPERTY_NAMES`` order.
     """
-    from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
-
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")
     conf = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
@@ -237,11 +249,7 @@ def _attach_metrics(path: Path, metrics: dict) -> None:
 
     The file must stay loadable by the safe loader, so only plain types go in.
     """
-    import os
-
     import torch
-
-    from ohlora_cli.models.checkpoints import read_file
 
     obj = read_file(path)
     obj["metrics"] = {**obj.get("metrics", {}), "eval": _plain(metrics)}
@@ -251,8 +259,6 @@ def _attach_metrics(path: Path, metrics: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ohlora_cli.models.parsers import SYNTHETIC_PARSER_FILE, SyntheticParser
-
     ap = argparse.ArgumentParser(prog="python -m ohlora_cli.synthetic.train_parser",
                                  description="Train and evaluate the synthetic face parser.",
                                  epilog="example: python -m ohlora_cli.synthetic.train_parser "

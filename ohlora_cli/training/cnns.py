@@ -28,8 +28,19 @@ import torch
 from torch import nn
 
 from ohlora_cli.errors import UsageError
-from ohlora_cli.models.cnn_files import METRIC_THRESHOLD, Ensemble, clone_state, load_state, plain
-from ohlora_cli.models.cnns import FILTER_PROPS, FilterCNN, PropertyScoreCNN, kaiming_init
+from ohlora_cli.models.cnn_files import (
+    METRIC_THRESHOLD,
+    Ensemble,
+    clone_state,
+    load_state,
+    plain,
+)
+from ohlora_cli.models.cnns import (
+    FILTER_PROPS,
+    FilterCNN,
+    PropertyScoreCNN,
+    kaiming_init,
+)
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES
 
 FILTER_LR: Final = {"gender": 5e-6, "quality": 5e-6, "age": 2.5e-5, "glass": 5e-5}

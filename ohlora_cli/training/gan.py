@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ohlora_cli.errors import OutputError, UsageError
+from ohlora_cli.models.checkpoints import read_file
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
 from ohlora_cli.training.presets import PRESETS
 
@@ -264,8 +265,6 @@ class GanTrainer:
             time_limit: float | None = None) -> TrainResult:
         """Train to ``cfg.steps`` (or until ``time_limit`` seconds have passed: the step then ends the
         run and is checkpointed)."""
-        from ohlora_cli.models.checkpoints import read_file
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         stats_path = self.run_dir / "stats.jsonl"
         if resume and self.checkpoint_path.exists():
