@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ohlora_cli.errors import OutputError
+from ohlora_cli.files import write_atomic
 
 
 def ensure_writable_dir(path: Path, flag: str) -> Path:
@@ -25,17 +25,10 @@ def ensure_writable_dir(path: Path, flag: str) -> Path:
 
 
 def save_png(path: Path, image: np.ndarray) -> Path:
-    """Write an RGB (H, W, 3) or grey (H, W) uint8 array as PNG via temp file + ``os.replace``."""
+    """Write an RGB (H, W, 3) or grey (H, W) uint8 array as PNG (atomically, :mod:`ohlora_cli.files`)."""
     from PIL import Image
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OutputError(f"cannot write {path} ({err.strerror or err})", "Pass a writable output path") from None
-    return path
+    return write_atomic(path, lambda tmp: Image.fromarray(np.ascontiguousarray(image)).save(tmp, format="PNG"))
 
 
 def load_png(path: Path) -> np.ndarray:

@@ -54,19 +54,32 @@ def score_matrix(catalog: Catalog, scorer: str, properties, *, generator_id: int
         if image_ids is not None:
             q = q.where(Score.image_id.in_(image_ids))
         rows = s.execute(q).all()
-        norm = {n.property: (n.mean, n.std) for n in
-                s.scalars(select(Normalisation).where(Normalisation.scorer == scorer))}
     table: dict[int, dict[str, float]] = {}
     for image_id, prop, value in rows:
         table.setdefault(image_id, {})[prop] = value
     ids = np.array(sorted(i for i, v in table.items() if len(v) == len(properties)), np.int64)
     values = np.array([[table[i][p] for p in properties] for i in ids], np.float64).reshape(len(ids), len(properties))
     if normalised:
-        missing = [p for p in properties if p not in norm]
-        if missing:
-            raise NotFoundError(f"scorer {scorer} has no normalisation for {missing[0]}",
-                                "Run `ohlora score` first")
-        mean = np.array([norm[p][0] for p in properties])
-        std = np.array([norm[p][1] for p in properties])
-        values = apply_normalisation(values, mean, std, decimals=None)
+        values = normalise_scores(catalog, scorer, properties, values, require=True)
     return ids, values
+
+
+def normalise_scores(catalog: Catalog, scorer: str, properties, values: np.ndarray, *,
+                     require: bool = False) -> np.ndarray:
+    """(N, P) raw values of ``scorer``'s ``properties`` in the scorer's normalised units.
+
+    The one rule, :func:`~ohlora_cli.properties.normalise.apply_normalisation`: ``(v - mean) / std``
+    with the stored reference, 0 where std == 0.  A property without a stored reference (the CNN
+    probabilities) stays as stored, or raises :class:`NotFoundError` when ``require``.
+    """
+    properties = list(properties)
+    with catalog.read() as s:
+        norm = {n.property: (n.mean, n.std) for n in
+                s.scalars(select(Normalisation).where(Normalisation.scorer == scorer,
+                                                      Normalisation.property.in_(properties)))}
+    missing = [p for p in properties if p not in norm]
+    if missing and require:
+        raise NotFoundError(f"scorer {scorer} has no normalisation for {missing[0]}", "Run `ohlora score` first")
+    mean = np.array([norm.get(p, (0.0, 1.0))[0] for p in properties])
+    std = np.array([norm.get(p, (0.0, 1.0))[1] for p in properties])
+    return apply_normalisation(np.asarray(values, np.float64).reshape(-1, len(properties)), mean, std, decimals=None)

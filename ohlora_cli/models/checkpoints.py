@@ -15,7 +15,6 @@ is refused, never executed.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import warnings
 from dataclasses import dataclass, field, fields
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from ohlora_cli.errors import CheckpointError
+from ohlora_cli.files import write_atomic
 from ohlora_cli.models.stylegan import (
     INIT_RES,
     DiscriminatorConfig,
@@ -138,16 +138,14 @@ def load_discriminator(path: Path | str) -> StyleGANDiscriminator:
 def save_checkpoint(path: Path, G: StyleGANGenerator, *, D: StyleGANDiscriminator | None = None,
                     G_smooth: StyleGANGenerator | None = None, lineage: dict | None = None,
                     meta: dict | None = None) -> None:
-    """Write an ohlora file atomically (temp file + ``os.replace``)."""
+    """Write an ohlora file atomically (:mod:`ohlora_cli.files`)."""
     obj: dict[str, Any] = {"format": OHLORA_FORMAT, "g_config": G.cfg.to_dict(), "generator": G.state_dict(),
                            "lineage": lineage or {}, "meta": meta or {}}
     if G_smooth is not None:
         obj["generator_smooth"] = G_smooth.state_dict()
     if D is not None:
         obj["d_config"], obj["discriminator"] = D.cfg.to_dict(), D.state_dict()
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _config_from_dict(cls, data: dict):

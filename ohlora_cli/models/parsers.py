@@ -35,7 +35,6 @@ so a map never depends on how many images were passed in one call.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -46,6 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ohlora_cli.errors import CheckpointError, UsageError
+from ohlora_cli.files import write_atomic
 from ohlora_cli.models.bisenet import load_bisenet, normalise, ohlora_lookup
 from ohlora_cli.models.checkpoints import read_file
 
@@ -172,14 +172,12 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 
 def save_parser_weights(path: Path, net: SyntheticParserNet, *, recipe: dict | None = None,
                         metrics: dict | None = None) -> None:
-    """Write ``{"format", "config", "state_dict", "recipe", "metrics"}`` atomically (temp + ``os.replace``)."""
+    """Write ``{"format", "config", "state_dict", "recipe", "metrics"}`` atomically."""
     obj = {"format": PARSER_FORMAT, "config": net.cfg.to_dict(),
            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
            "recipe": dict(recipe or {}), "metrics": dict(metrics or {})}
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_parser_net(path: Path | str) -> tuple[SyntheticParserNet, dict]:

@@ -22,6 +22,7 @@ from ohlora_cli.catalog.directions import load_direction_set
 from ohlora_cli.catalog.models import Direction, DirectionSet, Identity
 from ohlora_cli.catalog.vectors import decode, encode
 from ohlora_cli.errors import InputFileError, UsageError
+from ohlora_cli.files import atomic_path
 from ohlora_cli.formats import read_latent_csv, read_seed_direction_csv
 from ohlora_cli.images import ensure_writable_dir
 
@@ -133,10 +134,11 @@ def export_directions(catalog: Catalog, set_name: str, out_dir: Path, fmt: str) 
         v = decode(d.vector, ds.w_dim)
         if fmt == "npy":
             path = out_dir / f"{d.property}_{d.group_name}.npy"
-            np.save(path, v.reshape(1, -1).astype(np.float32))
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, v.reshape(1, -1).astype(np.float32))
         else:
             path = out_dir / f"{d.property}_change_w_vector_{d.group_name}.csv"
-            with open(path, "w", newline="") as f:
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow([""] + list(range(ds.w_dim)))
                 writer.writerow([0] + [repr(float(x)) for x in -v])

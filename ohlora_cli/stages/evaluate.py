@@ -40,15 +40,16 @@ from ohlora_cli.catalog.models import (
     Evaluation,
     EvaluationCase,
     Identity,
-    Normalisation,
 )
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.scores import normalise_scores
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import parse_layers
 from ohlora_cli.directions import group_names
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.files import atomic_path, write_text_atomic
 from ohlora_cli.images import ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.models.parsers import load_parser
@@ -271,13 +272,8 @@ def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: 
         sc = scorer_from_id(catalog, scorer)
         cache[scorer] = (list(sc.properties), sc.score(base_images))
     props, values = cache[scorer]
-    with catalog.read() as s:
-        norm = {n.property: (n.mean, n.std) for n in s.scalars(select(Normalisation).where(Normalisation.scorer == scorer))}
-    cols = []
-    for p in group_by:
-        mean, std = norm.get(p, (0.0, 1.0))
-        cols.append((values[:, props.index(p)] - mean) / (std or 1.0))
-    return [str(g) for g in group_names(np.stack(cols, 1), np.array([opts["cutoffs"][p] for p in group_by]))]
+    cols = normalise_scores(catalog, scorer, group_by, values[:, [props.index(p) for p in group_by]])
+    return [str(g) for g in group_names(cols, np.array([opts["cutoffs"][p] for p in group_by]))]
 
 
 def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | None = None,
@@ -376,7 +372,7 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
     for res in results:
         path = out / f"test_result_{_safe(res.label)}.csv"
         off = sorted(k for k in res.rows[0] if k.startswith(("off_", "eff_"))) if res.rows else []
-        with open(path, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["case", "vector_no", "passed", "group_name", "eyes_corr", "mouth_corr", "pose_corr",
                         "sum_abs_corr", "source", "drift", *off])
@@ -387,7 +383,7 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
                             *[_fmt(r[k]) for k in off]])
         files.append(path)
     path = out / "test_statistics.csv"
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "eyes_corr_mean", "mouth_corr_mean", "pose_corr_mean", "sum_abs_corr_mean", "passed",
                     "passed_ratio", "off_target_mean_abs", "cross_edit_mean_abs", "drift_mean",
@@ -458,8 +454,7 @@ def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, genera
     lines += ["Pictures: `methods.png`, `pass_rate_by_group.png`, `scatter_<method>.png` (intended vs measured). "
               "Per case: `test_result_<method>.csv`; per method: `test_statistics.csv`.", ""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text_atomic(path, "\n".join(lines))
 
 
 __all__ = ["EvalConfig", "EvalResult", "run", "edit_grid", "pearson", "case_metrics", "passes", "identity_drift",

@@ -24,14 +24,13 @@ from ohlora_cli.catalog.images import images_of
 from ohlora_cli.catalog.models import (
     Generator,
     Image,
-    Normalisation,
     Score,
     Selection,
     SelectionMember,
 )
 from ohlora_cli.catalog.queries import labelled_ids, selection_ids, stage_run
 from ohlora_cli.catalog.registry import load_generator, resolve_generator
-from ohlora_cli.catalog.scores import scorers_with
+from ohlora_cli.catalog.scores import normalise_scores, scorers_with
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.images import ensure_writable_dir, save_png
 from ohlora_cli.models.inference import pick_device
@@ -72,13 +71,13 @@ def _values(catalog: Catalog, generator_id: int, rules: list[Rule], prefer=()) -
     with catalog.read() as s:
         columns = {}
         for prop, scorer in scorers.items():
-            rows = dict(s.execute(select(Score.image_id, Score.value).join(Image, Image.id == Score.image_id).where(
-                Score.property == prop, Score.scorer == scorer, Image.generator_id == generator_id)).all())
-            norm = s.scalars(select(Normalisation).where(Normalisation.scorer == scorer,
-                                                         Normalisation.property == prop)).first()
-            if norm is not None and norm.std > 0:
-                rows = {i: (v - norm.mean) / norm.std for i, v in rows.items()}
-            columns[prop] = rows
+            columns[prop] = dict(s.execute(select(Score.image_id, Score.value).join(Image, Image.id == Score.image_id)
+                                           .where(Score.property == prop, Score.scorer == scorer,
+                                                  Image.generator_id == generator_id)).all())
+    for prop, scorer in scorers.items():
+        ids = list(columns[prop])
+        raw = np.array([columns[prop][i] for i in ids], np.float64)
+        columns[prop] = dict(zip(ids, normalise_scores(catalog, scorer, [prop], raw)[:, 0].tolist()))
     ids = sorted(set.intersection(*(set(c) for c in columns.values())))
     values = np.array([[columns[r.prop][i] for r in rules] for i in ids], np.float64).reshape(len(ids), len(rules))
     return np.array(ids, np.int64), values, scorers

@@ -35,6 +35,7 @@ from ohlora_cli.catalog.registry import (
 )
 from ohlora_cli.catalog.vectors import decode_many
 from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
+from ohlora_cli.files import write_text_atomic
 from ohlora_cli.models.checkpoints import (
     load_checkpoint,
     load_discriminator,
@@ -403,7 +404,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     resolved = {"parent": gen.name, "selection": cfg.selection, "selection_images": len(ids), **asdict(cfg),
                 "steps_resolved": steps, "trainable": {"G": counts[0], "D": counts[1]}, "no_grad": no_grad,
                 "run_dir": str(run_dir)}
-    (run_dir / "finetune_config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
+    write_text_atomic(run_dir / "finetune_config.json", json.dumps(resolved, indent=2, default=str) + "\n")
     monitor = None
     if cfg.monitor_every:
         sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")

@@ -15,7 +15,6 @@ Label polarity is the original's: gender 1 = female, quality 1 = good, age 1 = o
 from __future__ import annotations
 
 import csv
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from ohlora_cli.catalog.models import CnnModel, HandLabel, Image
 from ohlora_cli.catalog.queries import labelled_ids, stage_run
 from ohlora_cli.catalog.registry import register_cnn
 from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
+from ohlora_cli.files import atomic_path
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
 from ohlora_cli.models.cnn_files import (
     is_ohlora_cnn,
@@ -195,13 +195,11 @@ def export_for_labelling(catalog: Catalog, gen, G, *, n: int, out: Path, seed: i
             rows.append([i, str(p.resolve())])
         sheet = contact_sheet(images, SHEET_COLUMNS, captions=[str(i) for i in part], scale=max(1, 96 // gen.resolution))
         save_png(out / f"sheet-{start // SHEET_SIZE:03d}.png", sheet)
-    tmp = out / ".labels.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(out / "labels.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["image", "path", *FILTER_PROPS])
         for i, p in rows:
             w.writerow([i, p, "", "", "", ""])
-    os.replace(tmp, out / "labels.csv")
     return len(chosen), out / "labels.csv"
 
 

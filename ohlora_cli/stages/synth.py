@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +27,17 @@ from ohlora_cli.catalog.models import (
     GroupMember,
     Identity,
     Image,
-    Normalisation,
     Score,
 )
 from ohlora_cli.catalog.queries import generator_by_id
 from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.scores import normalise_scores
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import SynthConfig
 from ohlora_cli.directions import group_names
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.files import write_atomic
 from ohlora_cli.formats import read_latent_csv
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
@@ -127,10 +127,9 @@ def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -
                 Score.image_id == latent.image_id, Score.scorer == scorer)).all())
         else:
             stored = {}
-        norm = {n.property: (n.mean, n.std) for n in s.scalars(select(Normalisation).where(Normalisation.scorer == scorer))}
     if not all(p in stored for p in group_by):
         stored = _score_one(catalog, scorer, latent, G, device)
-    values = np.array([[(stored[p] - norm[p][0]) / norm[p][1] if norm.get(p, (0, 0))[1] else 0.0 for p in group_by]])
+    values = normalise_scores(catalog, scorer, group_by, np.array([[stored[p] for p in group_by]]))
     return str(group_names(values, np.array([opts["cutoffs"][p] for p in group_by]))[0])
 
 
@@ -237,9 +236,7 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     render_fps = len(frames) / (time.perf_counter() - t_render)
     scale = max(1, 128 // gen.resolution)
     images = [PILImage.fromarray(f.repeat(scale, 0).repeat(scale, 1)) for f in frames]
-    tmp = cfg.animate.with_name(f".{cfg.animate.name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-
-    os.replace(tmp, cfg.animate)
+    write_atomic(cfg.animate, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                                                          duration=1000 // fps, loop=0))
     return SynthResult(cfg.animate, len(frames), f"{latent.description}, rendered at {render_fps:.0f} frames/s",
                        gen.name, ds.name, group, time.perf_counter() - t0)

@@ -15,12 +15,12 @@ I/O errors (an unwritable folder) propagate as ``OSError``/``PermissionError``; 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ohlora_cli.files import atomic_path
 from ohlora_cli.images import contact_sheet
 from ohlora_cli.images import save_png as _write_png
 from ohlora_cli.synthetic.renderer import (
@@ -38,12 +38,10 @@ SHEET_COLUMNS = 8
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def apply_overrides(attrs: np.ndarray, overrides: dict[str, float] | None) -> np.ndarray:

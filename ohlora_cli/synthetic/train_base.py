@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shutil
 import time
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ohlora_cli.catalog.registry import ASSETS_DIR
+from ohlora_cli.files import write_atomic, write_text_atomic
 from ohlora_cli.models.checkpoints import read_file, save_checkpoint, sha256_file
 from ohlora_cli.models.stylegan import (
     DiscriminatorConfig,
@@ -268,10 +268,9 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
             history.append(row)
             log(row)
         if state_path is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
-            tmp = Path(str(state_path) + ".tmp")
-            torch.save({"generator": G.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(), "step": step + 1,
-                        "history": json.dumps(history)}, tmp)
-            os.replace(tmp, state_path)
+            state = {"generator": G.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(), "step": step + 1,
+                     "history": json.dumps(history)}
+            write_atomic(state_path, lambda tmp: torch.save(state, tmp))
     G.eval()
     return history
 
@@ -291,7 +290,7 @@ def train_base(out: Path, *, supervised_steps: int, gan_steps: int, batch_size: 
                                 state_path=out / "warmup-state.pt", rare_fraction=rare_fraction,
                                 mapping_boost=mapping_boost, latent_probe=latent_probe, texture_seeds=texture_seeds,
                                 hair_texture=hair_texture)
-    (out / "warmup.json").write_text(json.dumps(history))
+    write_text_atomic(out / "warmup.json", json.dumps(history))
     t_warm = time.perf_counter() - t0
     cfg = TrainConfig(steps=gan_steps, batch_size=batch_size, r1_gamma=r1_gamma, r1_every=r1_every,
                       ema_decay=ema_decay, seed=seed, checkpoint_every=250, log_every=50)
@@ -354,9 +353,7 @@ def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_d
     """Copy ``out/base.pt`` into the package assets and record sha256, recipe, timing and acceptance figures."""
     meta = read_file(Path(out) / "base.pt")["meta"]
     target = ASSETS_DIR / f"{name}.pt"
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(Path(out) / "base.pt", tmp)
-    os.replace(tmp, target)
+    write_atomic(target, lambda tmp: shutil.copyfile(Path(out) / "base.pt", tmp))
     figures = evaluate(target, n_check)
     manifest_path = ASSETS_DIR / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -379,5 +376,5 @@ def ship(out: Path, *, name: str = "synthetic-base", n_check: int = 2000, make_d
     }
     if make_default:
         manifest["default_generator"] = name
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return figures

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 from ohlora_cli.catalog.registry import ASSETS_DIR
+from ohlora_cli.files import write_atomic, write_text_atomic
 from ohlora_cli.models.checkpoints import load_checkpoint, sha256_file
 from ohlora_cli.models.cnn_files import (
     load_filter_ensemble,
@@ -172,7 +172,7 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
     _, metrics = load_property_cnn(path)
     report["property"] = {"heldout": metrics["heldout"], "train_seconds": metrics["train_seconds"],
                           "n_train": metrics["n_train"], "heldout_n": metrics["heldout_n"]}
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+    write_text_atomic(out / "report.json", json.dumps(report, indent=1))
     return report
 
 
@@ -188,9 +188,7 @@ def ship(out: Path, log=print) -> None:
     files = [(f"cnn-{p}", filter_file(out, p)) for p in FILTER_PROPS] + [("cnn-property", property_file(out))]
     for kind, src in files:
         target = ASSETS_DIR / src.name
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
+        write_atomic(target, lambda tmp, src=src: shutil.copyfile(src, tmp))
         if kind == "cnn-property":
             figures = {"held-out Pearson r vs algorithms": {k: round(v["corr"], 3)
                                                             for k, v in report["property"]["heldout"].items()},
@@ -210,7 +208,7 @@ def ship(out: Path, log=print) -> None:
                       "description": f"{kind} for the synthetic world (64 px, width {WIDTH}, fp16 weights)",
                       "figures": figures}
         log({"shipped": target.name, "bytes": target.stat().st_size})
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from ohlora_cli.files import write_atomic
 from ohlora_cli.models.checkpoints import read_file
 from ohlora_cli.models.parsers import (
     SYNTHETIC_PARSER_FILE,
@@ -253,9 +253,7 @@ def _attach_metrics(path: Path, metrics: dict) -> None:
 
     obj = read_file(path)
     obj["metrics"] = {**obj.get("metrics", {}), "eval": _plain(metrics)}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ import copy
 import fnmatch
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -27,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ohlora_cli.errors import OutputError, UsageError
+from ohlora_cli.errors import UsageError
+from ohlora_cli.files import write_atomic, write_text_atomic
 from ohlora_cli.models.checkpoints import read_file
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
 from ohlora_cli.training.presets import PRESETS
@@ -165,15 +165,10 @@ class GanTrainer:
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
 
     def save(self) -> None:
-        tmp = self.checkpoint_path.with_name("checkpoint.pt.tmp")
-        try:
-            torch.save(self.state(), tmp)
-            os.replace(tmp, self.checkpoint_path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write checkpoint in {self.run_dir} ({err.strerror or err}); "
-                              f"the previous checkpoint (step {self._saved_step}) is intact",
-                              "Free disk space and rerun with --resume") from None
+        state = self.state()
+        write_atomic(self.checkpoint_path, lambda tmp: torch.save(state, tmp),
+                     what=f"checkpoint in {self.run_dir}; the previous checkpoint (step {self._saved_step}) is intact",
+                     fix="Free disk space and rerun with --resume")
         self._saved_step = self.step
 
     _saved_step = 0
@@ -272,7 +267,7 @@ class GanTrainer:
             _truncate_stats(stats_path, self.step)
         elif stats_path.exists():
             stats_path.unlink()
-        (self.run_dir / "training_options.json").write_text(json.dumps(asdict(self.cfg), indent=2) + "\n")
+        write_text_atomic(self.run_dir / "training_options.json", json.dumps(asdict(self.cfg), indent=2) + "\n")
         self.G.train()
         self.D.train()
         if advance is not None and self.step:
@@ -317,7 +312,7 @@ def _truncate_stats(path: Path, step: int) -> None:
     if not path.exists():
         return
     keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in keep))
+    write_text_atomic(path, "".join(line + "\n" for line in keep))
 
 
 def trainable_counts(G: torch.nn.Module, D: torch.nn.Module, g_train, d_train) -> tuple[int, int]:
