@@ -23,6 +23,9 @@ def _check_common(psi: float, trunc_layers: int, noise: str, dtype: str) -> None
         raise UsageError(f"--psi must be between 0 and 2, got {psi:g}", "Pass e.g. --psi 1.0")
     if trunc_layers < 0:
         raise UsageError(f"--trunc-layers must be >= 0, got {trunc_layers}", "Pass e.g. --trunc-layers 0")
+    if psi != 1.0 and trunc_layers == 0:
+        raise UsageError(f"--psi {psi:g} has no effect without --trunc-layers",
+                         "Pass --trunc-layers N to truncate the first N W+ layers (e.g. --trunc-layers 8)")
     if noise not in NOISE_MODES:
         raise UsageError(f"--noise must be const or random, not {noise!r}", "Pass --noise const")
     if dtype not in DTYPES:

@@ -10,7 +10,7 @@ the output folder.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from ohlora_cli.config import GenerateConfig, ScoreConfig, SynthConfig
 from ohlora_cli.errors import UsageError
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
 from ohlora_cli.models.checkpoints import load_checkpoint
-from ohlora_cli.rules import DEFAULT_RULES
+from ohlora_cli.rules import DEFAULT_RULES, parse_rule
 from ohlora_cli.stages import evaluate, finetune, generate, score, synth, vectorfind
 from ohlora_cli.stages import filter as filter_stage
 
@@ -67,6 +67,11 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
         raise UsageError(f"--n must be positive, got {n}", "Pass e.g. --n 2000")
     if finetune_steps < 0 or cases < 1:
         raise UsageError("--finetune-steps must be >= 0 and --cases >= 1", "Pass e.g. --finetune-steps 600 --cases 20")
+    # Every option is resolved here, before the first image: a bad --rule or --groups fails at once.
+    parsed_rules = [parse_rule(r) for r in rules]
+    rules = tuple(str(r) for r in parsed_rules)
+    find = {m: vectorfind.VectorfindConfig(model=model, groups=groups, method=m, name=f"demo-{m}", replace=True,
+                                           scorer=ScoreConfig().scorer_id) for m in METHODS}
     out = ensure_writable_dir(out, "--out")
     catalog = open_catalog(out / "ohlora.db")
     try:
@@ -100,9 +105,7 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
             log(f"4/8 fine-tune skipped ({passed} images pass; 8 needed) — 5/8 continue with {parent}")
         log(f"6/8 find eyes / mouth / pose directions in {groups} groups: the original's SVM and the global method")
         for method in METHODS:
-            found = vectorfind.run(catalog, vectorfind.VectorfindConfig(
-                model=target, groups=groups, method=method, name=f"demo-{method}", replace=True,
-                scorer=ScoreConfig().scorer_id))
+            found = vectorfind.run(catalog, replace(find[method], model=target))
             result.accuracy = result.accuracy or found.accuracy
         log(f"7/8 evaluate both on the same {cases} cases (50-image grid each)")
         ev = evaluate.run(catalog, evaluate.EvalConfig(model=target, methods=tuple(f"demo-{m}" for m in METHODS),

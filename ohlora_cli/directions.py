@@ -18,7 +18,7 @@ class Direction:
 
 
 def group_names(values: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
-    """(N, k) scores and (k,) cutoffs → (N,) names like 'hlhh': 'h' where score ≥ cutoff (SPEC §6.1)."""
+    """(N, k) scores and (k,) cutoffs → (N,) names like 'hlhh': 'h' where score ≥ cutoff (docs/original.md §6.1)."""
     letters = np.where(np.asarray(values) >= np.asarray(cutoffs)[None, :], "h", "l")
     return np.array(["".join(row) for row in letters]) if len(letters) else np.array([], dtype="<U1")
 
@@ -88,7 +88,8 @@ def regression_direction(w: np.ndarray, scores: np.ndarray, *, alpha: float = 1.
 
 
 def orthogonalize(vectors: np.ndarray) -> np.ndarray:
-    """InterFaceGAN's conditional directions: each row made orthogonal to every other row (then unit)."""
+    """InterFaceGAN's conditional directions: each row projected off the span of the other *input* rows
+    (then unit).  Each output is orthogonal to the other inputs, not to the other outputs."""
     vectors = np.asarray(vectors, np.float64)
     out = np.empty_like(vectors)
     for i in range(len(vectors)):

@@ -1,4 +1,4 @@
-"""The original app's expression motion (SPEC §11), as pure functions of a seed: frames × (eyes, mouth, pose).
+"""The original app's expression motion (docs/original.md §11), as pure functions of a seed: frames × (eyes, mouth, pose).
 
 Values are in ohlora's sign (+ increases the property), i.e. the original's values before its
 final negation.  Idle: eyes 0.2, mouth 1.0, pose 0.0 with a clipped random-walk jitter; each target

@@ -5,7 +5,6 @@ Silent under ``--quiet`` and whenever stderr is not a terminal (tests, logs, pip
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -43,12 +42,6 @@ def progress(total: int, description: str, *, quiet: bool = False, unit: str = "
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
-
-
-def log(message: str, *, quiet: bool = False) -> None:
-    """A log line on stderr (never stdout, which is for results)."""
-    if not quiet:
-        print(message, file=sys.stderr)
 
 
 class LazyProgress:

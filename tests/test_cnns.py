@@ -1,4 +1,4 @@
-"""The SPEC §3 CNNs: exact 256-px architectures and original key names, the resolution rule, training,
+"""The CNNs of docs/original.md §3: exact 256-px architectures and original key names, the resolution rule, training,
 soft voting, the ohlora-cnn file format and original bare state dicts."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ohlora_cli.models.cnns import (FILTER_FLATTEN_256, FILTER_PROPS, PROPERTY_F
 from ohlora_cli.models.cnn_files import (CNN_FORMAT, Ensemble, detect_cnn_kind, load_filter_ensemble, load_property_cnn, save_filter_ensemble, save_property_cnn)
 from ohlora_cli.training.cnns import train_filter_ensemble, train_property_cnn
 
-# Conv (in, out) pairs and fc1 inputs, written out from the original classes (SPEC §3.1 / §3.2).
+# Conv (in, out) pairs and fc1 inputs, written out from the original classes (docs/original.md §3.1 / §3.2).
 FILTER_CONVS_256 = {
     "gender": [(3, 32), (32, 64), (64, 128), (128, 128), (128, 256), (256, 256)],
     "quality": [(3, 32), (32, 64), (64, 128), (128, 128), (128, 256)],

@@ -66,7 +66,7 @@ def draw_face(rng: np.random.Generator, n: int = N, flip: float = 0.02) -> tuple
 
 
 def seed_reference(seg: np.ndarray, image: np.ndarray) -> dict[str, float]:
-    """The 224x224 seed algorithms as loops, written from SPEC 2.3-2.5."""
+    """The 224x224 seed algorithms as loops, written from docs/original.md §2.3-2.5."""
     s = seg
     left, right = s[56:168, 0:168], s[56:168, 56:224]
     spans, pts = [0, 0], [[], []]

@@ -15,7 +15,7 @@ TINY = GeneratorConfig(32, label_size=7, fmaps_base=256, fmaps_max=32)
 
 
 def documented_generator_keys(resolution=256, z_dim=512, label_size=7, label_dim=16):
-    """The GenForce / Oh-LoRA key list and shapes (SPEC §1.2), written out independently of the model."""
+    """The GenForce / Oh-LoRA key list and shapes (docs/original.md §1.2), written out independently of the model."""
     nf = lambda res: min(16384 // res, 512)  # noqa: E731
     keys = {}
     if label_size:

@@ -37,7 +37,7 @@ class Generator(Base):
     __tablename__ = "generators"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String, unique=True)
-    kind: Mapped[str] = mapped_column(String)  # embedded | ohlora | genforce | seed
+    kind: Mapped[str] = mapped_column(String)  # embedded | ohlora | genforce | bare (the seed's and other bare state dicts)
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     resolution: Mapped[int] = mapped_column(Integer)

@@ -20,6 +20,7 @@ class _OhloraGroup(TyperGroup):
 
 
 app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Build a controllable virtual face: generate → score → filter → finetune → vectorfind → "
                        "synth, every step recorded in a SQLite catalog.",
                   epilog="Example: ohlora generate --n 100  |  ohlora synth --seed 3 --eyes 1.2 --out face.png")

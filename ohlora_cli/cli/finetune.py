@@ -1,4 +1,4 @@
-"""``ohlora finetune``: adversarial fine-tuning on a filtered selection (SPEC §1.4–1.5, §5)."""
+"""``ohlora finetune``: adversarial fine-tuning on a filtered selection (docs/original.md §1.4–1.5, §5)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def finetune(
     = None,
     new_d: Annotated[bool, typer.Option("--new-d", help="Start a freshly initialised discriminator.")] = False,
     from_original: Annotated[bool, typer.Option("--from-original", help="Make an unconditional GenForce model "
-                                                                        "conditional first (SPEC 1.4).")] = False,
+                                                                        "conditional first (new label weights, the original's v1 recipe).")] = False,
     monitor_every: Annotated[int, typer.Option("--monitor-every", help="Steps between filter-score checks "
                                                                        "(0 = off).")] = 50,
     monitor_n: Annotated[int, typer.Option("--monitor-n", help="Samples per check.")] = 64,

@@ -32,7 +32,7 @@ def generate(
     batch_size: Annotated[int, typer.Option("--batch-size", envvar="OHLORA_BATCH_SIZE",
                                             help="Images per batch / transaction.")] = 16,
     psi: Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")] = 1.0,
-    trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Layers truncated when psi < 1.")] = 0,
+    trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Truncate the first N W+ layers toward the mean w (needed by --psi).")] = 0,
     labels: Annotated[str, typer.Option("--labels", help="random | zero (conditional generators).")] = "random",
     noise: Annotated[str, typer.Option("--noise", help="const (stored buffers) | random.")] = "const",
     save_images: Annotated[Path | None, typer.Option("--save-images", help="Also write PNGs to this folder.")] = None,

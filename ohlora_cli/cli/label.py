@@ -92,8 +92,8 @@ def train(
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train one CNN per fold for each property (SPEC §3.1: BCE, AdamW, cosine, early stopping, eval-mode
-    soft vote), register them as a CNN set and print each fold's AUROC, accuracy and F1."""
+    """Train one CNN per fold for each property (the original's recipe: BCE, AdamW, cosine, early stopping,
+    eval-mode soft vote), register them as a CNN set and print each fold's AUROC, accuracy and F1."""
     from ohlora_cli.catalog.registry import load_generator, resolve_generator
     from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage

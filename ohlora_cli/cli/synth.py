@@ -49,7 +49,7 @@ def synth(
     model: ModelOpt = None,
     labels: Annotated[str, typer.Option("--labels", help="random | zero, for --seed.")] = "random",
     psi: Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")] = 1.0,
-    trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Layers truncated when psi < 1.")] = 0,
+    trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Truncate the first N W+ layers toward the mean w (needed by --psi).")] = 0,
     noise: Annotated[str, typer.Option("--noise", help="const | random.")] = "const",
     out: Annotated[Path, typer.Option("--out", help="Output PNG.")] = Path("synth.png"),
     animate: Annotated[Path | None, typer.Option("--animate", help="Write the original app's expression motion "

@@ -55,7 +55,7 @@ IMAGENET_MEAN: Final = (0.485, 0.456, 0.406)
 IMAGENET_STD: Final = (0.229, 0.224, 0.225)
 INPUT_SIZE: Final = 512          # the repository's inference size (test.py resizes to 512x512)
 
-# The 19 CelebAMask-HQ classes onto the 11 ohlora / FaceXFormer classes (SPEC 2.1).
+# The 19 CelebAMask-HQ classes onto the 11 ohlora / FaceXFormer classes (docs/original.md §2.1).
 #
 # | BiSeNet (CelebAMask-HQ) | ohlora            | why                                                       |
 # |-------------------------|-------------------|-----------------------------------------------------------|
@@ -83,7 +83,7 @@ INPUT_SIZE: Final = 512          # the repository's inference size (test.py resi
 #
 # Left and right: ohlora's class 4 "left eye" is the eye on the *image's* left (smaller column):
 # the synthetic renderer draws class 4 at negative face-local x, and the seed's eye algorithm scans
-# class 4 in the left window S[:, 0:168] (SPEC 2.2). CelebAMask-HQ's l_*/r_* are taken to follow
+# class 4 in the left window S[:, 0:168] (docs/original.md §2.2). CelebAMask-HQ's l_*/r_* are taken to follow
 # the same viewer's convention (l_eye = image left = the subject's right eye), so the sides map
 # straight through. This is an assumption: the repository never says which side it means, and the
 # only outside hint found (a third-party port of this network that renames 4/5 to the subject's

@@ -1,4 +1,8 @@
-"""The one loader for generator/discriminator files.  Nothing else knows checkpoint layouts.
+"""The one loader for generator/discriminator files: no other module knows a generator file's layout.
+
+(Training-state files — the ``ohlora-train-state`` checkpoints of :mod:`ohlora_cli.training.gan` and
+the warm-up state of the base recipe — are their writers' own formats; they are read back through
+this module's safe :func:`read_file`, like every other weight file.)
 
 Layouts understood:
 - **ohlora**: ``{"format": "ohlora-stylegan", "g_config": {...}, "generator": sd, ...}`` (+ optional

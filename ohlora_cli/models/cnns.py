@@ -1,4 +1,4 @@
-"""The original's CNNs (SPEC §3): four filter CNNs and the merged Property Score CNN.
+"""The original's CNNs (docs/original.md §3): four filter CNNs and the merged Property Score CNN.
 
 Written from the class definitions in WannaBeSuperteur/AI_Projects, with the **same module names and
 layer order**, so an original ``state_dict`` loads strictly into the 256-pixel models here:
@@ -22,7 +22,7 @@ do), so every model takes the *whole* image: (N, 3, R, R), in [0, 1] for the fil
 does that conversion from uint8 images.
 
 Differences from the original, on purpose: models are used in ``eval()`` mode at inference (the
-original left dropout on, SPEC §3.2 caveat), and other resolutions than 256 are supported:
+original left dropout on, docs/original.md §3.2 caveat), and other resolutions than 256 are supported:
 
 **Resolution rule.** Crop boxes are given at 256 px and scaled to R with floor division
 (``v * R // 256``, exact for R = 64 and 128, and the same integer arithmetic as the original's
@@ -62,7 +62,7 @@ Box = tuple[int, int, int, int]       # rows r0:r1, columns c0:c1 at 256 px
 
 @dataclass(frozen=True)
 class TowerSpec:
-    """One conv tower of the original: its crop at 256 px and its layer list (SPEC §3 tables)."""
+    """One conv tower of the original: its crop at 256 px and its layer list (docs/original.md §3 tables)."""
 
     crop: Box
     layers: Layers
@@ -180,7 +180,7 @@ class _ConvStack(nn.Module):
 
 
 class FilterCNN(_ConvStack):
-    """Gender / quality / age / glass CNN (SPEC §3.1). Input (N, 3, R, R) in [0, 1] → (N, 1) in (0, 1)."""
+    """Gender / quality / age / glass CNN (docs/original.md §3.1). Input (N, 3, R, R) in [0, 1] → (N, 1) in (0, 1)."""
 
     def __init__(self, prop: str, resolution: int = REFERENCE_RESOLUTION, width: float = 1.0) -> None:
         super().__init__()
@@ -243,7 +243,7 @@ class HairstyleCNN(nn.Module):
 
 
 class PropertyScoreCNN(nn.Module):
-    """The merged Property Score CNN (SPEC §3.2). Input (N, 3, R, R) in [-1, 1] → (N, 8), columns in
+    """The merged Property Score CNN (docs/original.md §3.2). Input (N, 3, R, R) in [-1, 1] → (N, 8), columns in
     ``PROPERTY_NAMES`` order: eyes, hair_color, hair_length, mouth, pose, background_mean,
     background_std, hairstyle."""
 

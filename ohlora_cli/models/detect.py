@@ -1,4 +1,4 @@
-"""Face boxes for the parser's crop (SPEC 2.1): the original's detector, facenet-pytorch's MTCNN.
+"""Face boxes for the parser's crop (docs/original.md §2.1): the original's detector, facenet-pytorch's MTCNN.
 
 Optional: its wheel carries the MTCNN weights, but it pins torch/torchvision versions that would
 replace ohlora's torch, so it is installed **without its dependencies**::

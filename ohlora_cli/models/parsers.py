@@ -1,4 +1,4 @@
-"""Face parsers: RGB images in, 11-class parsing maps (SPEC 2.1, FaceXFormer order) out.
+"""Face parsers: RGB images in, 11-class parsing maps (docs/original.md §2.1, FaceXFormer order) out.
 
 A parser returns the map together with the colour crop it is aligned with, because the property
 algorithms read colours (hair colour, background, hairstyle) from the same pixels the map labels.
@@ -13,7 +13,7 @@ Shipped parsers (``load_parser(name)``):
 - ``"bisenet"``: :class:`BiSeNetParser`, for real (StyleGAN) faces, with weights the user brings:
   the face-parsing.PyTorch BiSeNet ``79999_iter.pth`` (CelebAMask-HQ, 19 classes; architecture and
   the 19 → 11 class table in :mod:`ohlora_cli.models.bisenet`).
-  ``load_parser("bisenet", weights=PATH)``. Crops (SPEC 2.1), then 224x224 outputs like the seed:
+  ``load_parser("bisenet", weights=PATH)``. Crops (docs/original.md §2.1), then 224x224 outputs like the seed:
 
   - ``crop_method="fixed"`` (default): the full frame, box ``(0, 0, W, H)``. Generator output is an
     aligned face (CelebA-HQ-like framing, the face filling most of the 256x256 frame), so the seed's
@@ -27,7 +27,7 @@ Shipped parsers (``load_parser(name)``):
   The crop is resized to the net's input size (512 by default; ``cv2.INTER_LINEAR`` when
   enlarging, ``INTER_AREA`` when shrinking), ImageNet-normalised, parsed; the 19-class argmax is
   mapped to the 11 classes and resized to 224 with nearest-neighbour (pixel-centre,
-  ``INTER_NEAREST_EXACT``); the colour crop is resized to 224 bicubic (SPEC 2.1 step 3).
+  ``INTER_NEAREST_EXACT``); the colour crop is resized to 224 bicubic (docs/original.md §2.1 step 3).
 
 Determinism: inference always runs the network on fixed-size chunks (the last one zero-padded),
 so a map never depends on how many images were passed in one call.
@@ -244,14 +244,14 @@ class SyntheticParser:
 
 
 CROP_METHODS = ("fixed", "box")
-FACE_MARGIN = 0.5          # SPEC 2.1: the face box grows by 50% (25% of its width/height per side)
+FACE_MARGIN = 0.5          # docs/original.md §2.1: the face box grows by 50% (25% of its width/height per side)
 
 
 def face_crop_box(box, width: int, height: int, *, margin: float = FACE_MARGIN) -> tuple[int, int, int, int]:
     """The seed's crop for one face box ``(x0, y0, x1, y1)``: enlarged, clipped, truncated to ints.
 
     Each side moves out by ``margin / 2`` of the box width (x) or height (y), the box is clipped to
-    ``[0, width] x [0, height]`` and every coordinate is truncated with ``int()`` (SPEC 2.1).
+    ``[0, width] x [0, height]`` and every coordinate is truncated with ``int()`` (docs/original.md §2.1).
     ``ValueError`` when the box is not finite or leaves an empty crop.
     """
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -269,7 +269,7 @@ class BiSeNetParser:
     """face-parsing.PyTorch BiSeNet with the user's weights, mapped to the 11 classes (module docstring).
 
     ``input_size``: the square size the crop is resized to for the net (512 as published; any
-    multiple of 32). ``resolution``: the size of the returned maps and crops (224, SPEC 2.1).
+    multiple of 32). ``resolution``: the size of the returned maps and crops (224, docs/original.md §2.1).
     ``swap_sides``: exchange left/right brows and eyes, should a weight file follow the opposite
     left/right convention to the one documented in :mod:`ohlora_cli.models.bisenet`.
     """

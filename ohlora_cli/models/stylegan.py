@@ -2,7 +2,7 @@
 
 State-dict names, shapes and runtime semantics follow GenForce's StyleGAN
 ("celeba-partial-256x256" and friends) and the Oh-LoRA conditional variant
-(SPEC §1.2–1.3): a ``k×label_dim`` ``mapping.label_weight`` whose embedding is
+(docs/original.md §1.2–1.3): a ``k×label_dim`` ``mapping.label_weight`` whose embedding is
 concatenated with ``z`` before the pixel norm, and a discriminator that
 concatenates the label just before its last dense layer.
 

@@ -1,7 +1,7 @@
 """Import and export of directions and identities (the original project's files, InterFaceGAN .npy).
 
 Sign convention: in ohlora, **adding a direction increases its property**.  The original's v8
-vectors point the other way (SPEC §6.1: ``coef_`` points toward 'smallest'), so ``import-seed``
+vectors point the other way (docs/original.md §6.1: ``coef_`` points toward 'smallest'), so ``import-seed``
 negates them and records ``sign_flipped``; exporting to the seed's CSV layout negates them back,
 so an export can be re-imported unchanged.
 """

@@ -1,9 +1,9 @@
-"""``eval``: the original's test protocol (SPEC §7) for one or more direction sets, plus entanglement.
+"""``eval``: the original's test protocol (docs/original.md §7) for one or more direction sets, plus entanglement.
 
 For each case (a seed, or an imported identity) and each method:
 
 1. the case's group comes from its own scores — the direction set's scorer on the unedited image,
-   normalised with the catalog's reference, against the set's cutoffs (SPEC §7 "Group");
+   normalised with the catalog's reference, against the set's cutoffs (docs/original.md §7 "Group");
 2. the 50-image grid eyes × mouth × pose (:func:`edit_grid`) is rendered with
    ``w' = w + e·v_eyes + m·v_mouth + p·v_pose`` (optionally only on some W+ layers);
 3. each image is measured by one scorer (parser + the seed's algorithms by default);

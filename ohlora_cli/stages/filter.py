@@ -1,4 +1,4 @@
-"""``filter``: a named selection of one generator's images whose scores pass every rule (SPEC §4.2).
+"""``filter``: a named selection of one generator's images whose scores pass every rule (docs/original.md §4.2).
 
 A rule is ``PROPERTY OP VALUE`` with OP one of ``>= <= > < ==``.  A property's values come from
 the one scorer that has it for this generator (``scorers`` picks one where several have it); scorers

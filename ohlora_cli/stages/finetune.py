@@ -1,4 +1,4 @@
-"""``finetune``: adversarial fine-tuning of a generator on a named selection (SPEC §1.4–1.5, §5).
+"""``finetune``: adversarial fine-tuning of a generator on a named selection (docs/original.md §1.4–1.5, §5).
 
 The loop, losses, presets, checkpoints and resume are :mod:`ohlora_cli.training`'s; this module
 resolves the run (parent G and D, selection, preset, length), prepares the training images (stored
@@ -99,6 +99,7 @@ class FinetuneConfig:
     log_every: int = 25
     resume: bool = False
     device: str = "auto"
+    time_limit_s: float | None = field(init=False, default=None)  # --time, resolved once
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -115,7 +116,7 @@ class FinetuneConfig:
             if v is not None and not v > 0:
                 raise UsageError(f"--{k} must be positive, got {v}", f"Pass e.g. --{k} 10")
         if self.time is not None:
-            parse_duration(self.time)
+            object.__setattr__(self, "time_limit_s", parse_duration(self.time))
         if self.checkpoint_every < 1 or self.log_every < 1 or self.monitor_every < 0 or self.monitor_n < 1:
             raise UsageError("--checkpoint-every, --log-every and --monitor-n must be positive",
                              "Pass e.g. --checkpoint-every 50")
@@ -163,7 +164,7 @@ def steps_for(cfg: FinetuneConfig, n_images: int) -> int:
 
 def conditional_from_unconditional(G0: StyleGANGenerator, D0: StyleGANDiscriminator | None, label_size: int,
                                    seed: int) -> tuple[StyleGANGenerator, StyleGANDiscriminator | None]:
-    """SPEC §1.4: a conditional G (new randn ``mapping.dense0`` and ``label_weight``) and D (new last
+    """docs/original.md §1.4: a conditional G (new randn ``mapping.dense0`` and ``label_weight``) and D (new last
     layer taking the label) from unconditional ones; every other weight copied."""
     torch.manual_seed(seed)
     G = StyleGANGenerator(replace(G0.cfg, label_size=label_size))
@@ -282,7 +283,7 @@ def load_selection(catalog: Catalog, ids: list[int], gen: Generator, G, device, 
 
 class FilterMonitor:
     """Mean filter CNN scores of ``n`` fixed samples and the pass rate of the selection's filter-CNN rules
-    (the original's four when it has none) — SPEC §5 monitoring."""
+    (the original's four when it has none) — docs/original.md §5 monitoring."""
 
     def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int, rules: list[str] | None = None,
                  cnns: str = "synthetic") -> None:
@@ -422,7 +423,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                          monitor=monitor, monitor_every=cfg.monitor_every)
     if trainer.G_ema is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
         trainer.G_ema.load_state_dict(G.state_dict())
-    limit = parse_duration(cfg.time) if cfg.time else None
+    limit = cfg.time_limit_s
     if monitor is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
         history.append({"step": 0, **monitor(0, G)})  # the parent's numbers, before any step
     with stage_run(catalog, "finetune", resolved) as run_id:

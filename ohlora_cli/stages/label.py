@@ -1,4 +1,4 @@
-"""Hand labels (gender, quality, age, glass as 0/1) and the filter CNN ensembles trained on them (SPEC §3.1).
+"""Hand labels (gender, quality, age, glass as 0/1) and the filter CNN ensembles trained on them (docs/original.md §3.1).
 
 - :func:`import_labels`: a CSV (``image`` = catalog image id, a stored PNG path or an exported
   ``id-NNNNNNN.png``; or ``seed`` with

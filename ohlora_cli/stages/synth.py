@@ -212,7 +212,7 @@ def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
 
 
 def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
-    """The original app's motion (SPEC §11) through ``targets``, rendered frame by frame into a GIF."""
+    """The original app's motion (docs/original.md §11) through ``targets``, rendered frame by frame into a GIF."""
     from PIL import Image as PILImage
 
     t0 = time.perf_counter()

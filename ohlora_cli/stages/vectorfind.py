@@ -1,4 +1,4 @@
-"""``vectorfind``: per-group directions in w from the catalog's stored w and scores (SPEC §6).
+"""``vectorfind``: per-group directions in w from the catalog's stored w and scores (docs/original.md §6).
 
 No image and no CNN is touched: w comes from the images table, scores (normalised) from the
 scorer that has every needed property.  Groups: 'h'/'l' per group-by property against its cutoff
@@ -58,8 +58,9 @@ class VectorfindConfig:
     replace: bool = False
     scorer: str | None = None
     extra: dict = field(default_factory=dict)
+    group_properties: tuple[str, ...] = field(init=False, default=())  # --groups / --group-by, resolved once
 
-    def resolved_group_by(self) -> tuple[str, ...]:
+    def _resolve_group_by(self) -> tuple[str, ...]:
         k = math.log2(self.groups) if self.groups > 0 else -1
         if self.method == "global":
             return ()
@@ -81,7 +82,7 @@ class VectorfindConfig:
             raise UsageError(f"unknown method {self.method!r}", f"Use one of: {', '.join(METHODS)}")
         if not 0 < self.ratio <= 0.5:
             raise UsageError(f"--ratio must be in (0, 0.5], got {self.ratio:g}", "Pass e.g. --ratio 0.2")
-        self.resolved_group_by()
+        object.__setattr__(self, "group_properties", self._resolve_group_by())
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _scorer_for(catalog: Catalog, generator_id: int, props: list[str], wanted: s
 def run(catalog: Catalog, cfg: VectorfindConfig) -> VectorfindResult:
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
-    group_by = cfg.resolved_group_by()
+    group_by = cfg.group_properties
     props = list(dict.fromkeys(list(cfg.properties) + list(group_by)))
     scorer = _scorer_for(catalog, gen.id, props, cfg.scorer)
     ids, values = score_matrix(catalog, scorer, props, generator_id=gen.id)

@@ -70,7 +70,7 @@ def filter_occurrence(probs: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def default_rules_pass_rate(probs: dict[str, np.ndarray]) -> float:
-    """Joint pass rate of the original's four filter rules (SPEC §4.2)."""
+    """Joint pass rate of the original's four filter rules (docs/original.md §4.2)."""
     return float(((probs["gender"] >= 0.92) & (probs["quality"] >= 0.9) & (probs["age"] <= 0.008)
                   & (probs["glass"] <= 0.01)).mean())
 

@@ -55,7 +55,7 @@ CLASS_NAMES: Final = (
 )
 NUM_CLASSES: Final = len(CLASS_NAMES)
 
-# Imbalance of the original hand-labelled data (SPEC 3.1: 195/2000 male, 74 low quality,
+# Imbalance of the original hand-labelled data (docs/original.md §3.1: 195/2000 male, 74 low quality,
 # 128 old, 103 glasses), rounded.
 MALE_RATE: Final = 0.10
 LOW_QUALITY_RATE: Final = 0.04

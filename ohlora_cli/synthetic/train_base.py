@@ -7,7 +7,7 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
    attributes that are a fixed function of (z, label) — the 7 label dims set eyes, hair colour,
    hair length, mouth, pose, background mean/std; z sets hairstyle, gender, age, glasses, quality
    through the renderer's own marginals.  This gives the mapping network a meaningful start.
-2. **Adversarial phase** (SPEC §5 losses via :mod:`ohlora_cli.training`, everything trainable):
+2. **Adversarial phase** (docs/original.md §5 losses via :mod:`ohlora_cli.training`, everything trainable):
    real faces rendered from per-step seeds, labelled with their normalised attributes; every G update
    also pays ``--anchor`` × the warm-up loss (:class:`WarmupAnchor`).
 
@@ -238,7 +238,7 @@ def supervised_warmup(G: StyleGANGenerator, stats: AttributeStats, *, steps: int
     history: list[dict] = []
     start = 0
     if state_path is not None and Path(state_path).exists():
-        state = torch.load(state_path, weights_only=True)
+        state = read_file(state_path)
         G.load_state_dict(state["generator"])
         if "probe" in state:
             probe.load_state_dict(state["probe"])

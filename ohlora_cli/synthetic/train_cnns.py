@@ -1,9 +1,9 @@
 """Recipe for the synthetic world's scoring CNNs (the embedded default scorers).
 
-- **Filter ensembles** (gender, quality, age, glass; SPEC §3.1 architectures at 64 px, ``width`` 0.25):
+- **Filter ensembles** (gender, quality, age, glass; docs/original.md §3.1 architectures at 64 px, ``width`` 0.25):
   5 stratified folds each, trained on ``--n-labelled`` rendered faces whose "hand labels" are the
   renderer's ground truth (``renderer.hand_labels``), then judged on ``--n-heldout`` other faces.
-- **Property Score CNN** (SPEC §3.2, same width): trained on ``--n-property`` rendered faces whose
+- **Property Score CNN** (docs/original.md §3.2, same width): trained on ``--n-property`` rendered faces whose
   targets are the seed's algorithms (``fixed`` mode) on the renderer's *true* maps, normalised with
   the training set's mean / ddof-1 std (stored in the file so scores can be given back in algorithm
   units), judged on held-out faces.

@@ -130,12 +130,12 @@ def train_filter_ensemble(images: np.ndarray, labels: np.ndarray, *, prop: str, 
                           init_state: dict[str, torch.Tensor] | None = None, max_retries: int = 3,
                           retry_threshold: float | None = None, on_epoch: EpochHook | None = None,
                           width: float = 1.0, init: str = "default") -> Ensemble:
-    """Stratified k-fold training of one filter CNN (SPEC §3.1); one model per fold.
+    """Stratified k-fold training of one filter CNN (docs/original.md §3.1); one model per fold.
 
     ``images`` uint8 (N, R, R, 3), ``labels`` (N,) 0/1. Per fold: BCE (sum; val loss = sum / N), AdamW
-    at ``lr`` (default per SPEC), ``CosineAnnealingLR(T_max=10)`` stepped per epoch, early stopping
+    at ``lr`` (default: the original's), ``CosineAnnealingLR(T_max=10)`` stepped per epoch, early stopping
     after ``patience`` epochs without a lower val loss, best-epoch weights kept. A fold whose min val
-    loss exceeds ``retry_threshold`` (default per SPEC) is retrained with a new seed, at most
+    loss exceeds ``retry_threshold`` (default: the original's) is retrained with a new seed, at most
     ``max_retries`` times. ``init_state`` (e.g. a pretrained v1 CNN) initialises every fold and try.
     ``on_epoch`` receives ``{"fold", "attempt", "epoch", "train_loss", "val_loss"}`` after each epoch.
     ``width`` scales the channel counts (``cnns`` module doc; 1.0 = the original); ``init="kaiming"``
@@ -264,7 +264,7 @@ def train_property_cnn(images: np.ndarray, targets: np.ndarray, *, seed: int, ma
                        init_state: dict[str, torch.Tensor] | None = None,
                        on_epoch: EpochHook | None = None, width: float = 1.0,
                        init: str = "default") -> tuple[PropertyScoreCNN, dict[str, Any]]:
-    """Train the merged Property Score CNN on ``targets`` (N, 8) normalised scores (SPEC §3.2).
+    """Train the merged Property Score CNN on ``targets`` (N, 8) normalised scores (docs/original.md §3.2).
 
     Seeded random split (``val_fraction`` to validation), MSE over the 8 outputs, AdamW, cosine
     schedule (T_max 10) stepped per epoch, early stopping on the val MSE without background_std

@@ -1,4 +1,4 @@
-"""The GAN training loop (SPEC §5), written once: base models, fine-tunes and their presets use it.
+"""The GAN training loop (docs/original.md §5), written once: base models, fine-tunes and their presets use it.
 
 Losses: D ``softplus(D(G(z))) + softplus(−D(x)) + γ/2·E‖∇ₓD(x)‖²``; G ``softplus(−D(G(z)))``.
 Schedule: per batch one D step, then G steps repeated (new z each) up to ``g_repeat_max`` times
