@@ -1,6 +1,6 @@
 """``finetune``: adversarial fine-tuning of a generator on a named selection (docs/original.md §1.4–1.5, §5).
 
-The loop, losses, presets, checkpoints and resume are :mod:`ohlora_cli.training`'s; this module
+The loop, losses, presets, checkpoints and resume are :mod:`ohlora_cli.training.gan`'s; this module
 resolves the run (parent G and D, selection, preset, length), prepares the training images (stored
 PNGs, or re-rendered from the stored w with the parent generator), monitors the filter scores of
 fixed samples, and registers the result as a new generator with its lineage.

@@ -7,7 +7,7 @@ A 64×64 conditional StyleGAN exactly like the original FineTune-v1 interface (z
    attributes that are a fixed function of (z, label) — the 7 label dims set eyes, hair colour,
    hair length, mouth, pose, background mean/std; z sets hairstyle, gender, age, glasses, quality
    through the renderer's own marginals.  This gives the mapping network a meaningful start.
-2. **Adversarial phase** (docs/original.md §5 losses via :mod:`ohlora_cli.training`, everything trainable):
+2. **Adversarial phase** (docs/original.md §5 losses via :mod:`ohlora_cli.training.gan`, everything trainable):
    real faces rendered from per-step seeds, labelled with their normalised attributes; every G update
    also pays ``--anchor`` × the warm-up loss (:class:`WarmupAnchor`).
 

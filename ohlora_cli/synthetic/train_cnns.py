@@ -13,8 +13,8 @@ weights with lr 5e-6 .. 5e-5 and patience 20; here every model starts from scrat
 He-normal conv init (``cnns.kaiming_init``; PyTorch's default leaves the narrow gender tower stuck at
 the class prior), at most ``--max-epochs`` epochs with patience ``--patience``.
 
-    python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --seed 0 --threads 1
-    python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --ship   # copy into the package
+    python -m ohlora_cli.synthetic.train_cnns --out runs/cnns --seed 0 --threads 1
+    python -m ohlora_cli.synthetic.train_cnns --out runs/cnns --ship   # copy into the package
 
 With ``--generator FILE --n-generated N`` the filter ensembles also learn from N faces *generated* by
 that (synthetic-world) generator, labelled with what its z asks for (the base recipe's fixed map
@@ -176,7 +176,7 @@ def train_all(out: Path, *, n_labelled: int, n_heldout: int, n_property: int, se
     return report
 
 
-RECIPE: Final = "python -m ohlora_cli.scoring.train_synthetic --out runs/cnns --threads 1"
+RECIPE: Final = "python -m ohlora_cli.synthetic.train_cnns --out runs/cnns --threads 1"
 
 
 def ship(out: Path, log=print) -> None:
