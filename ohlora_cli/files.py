@@ -22,11 +22,12 @@ os.umask(_UMASK)  # read once: outputs get the usual 0666 & ~umask, not mkstemp'
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path | str, *, what: str = "", fix: str = "Pass a writable output path") -> Iterator[Path]:
+def atomic_path(path: Path | str, *, what: str = "", after: str = "",
+                fix: str = "Pass a writable output path") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit it replaces ``path``.
 
     ``OSError`` (and torch's ``RuntimeError`` from a failed write) become :class:`OutputError` naming
-    ``path``; ``what`` overrides the message's subject (e.g. "checkpoint in runs/x").
+    ``path``: ``cannot write <what or path> (<reason>)<after>. <fix>``.
     """
     path = Path(path)
     try:
@@ -34,7 +35,7 @@ def atomic_path(path: Path | str, *, what: str = "", fix: str = "Pass a writable
         os.close(fd)
         os.chmod(name, 0o666 & ~_UMASK)
     except OSError as err:
-        raise OutputError(f"cannot write {what or path} ({err.strerror or err})", fix) from None
+        raise OutputError(f"cannot write {what or path} ({err.strerror or err}){after}", fix) from None
     tmp = Path(name)
     try:
         yield tmp
@@ -44,7 +45,7 @@ def atomic_path(path: Path | str, *, what: str = "", fix: str = "Pass a writable
             tmp.unlink()
         if isinstance(err, RuntimeError) and not _is_write_failure(err):
             raise
-        raise OutputError(f"cannot write {what or path} ({getattr(err, 'strerror', None) or err})", fix) from None
+        raise OutputError(f"cannot write {what or path} ({getattr(err, 'strerror', None) or err}){after}", fix) from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -68,3 +68,34 @@ def dump(path: Path) -> list[str]:
         return []
     with sqlite3.connect(path) as conn:
         return list(conn.iterdump())
+
+
+@pytest.fixture(scope="session")
+def _catalog_store(tmp_path_factory):
+    """Catalogs built once per session by a list of commands, keyed by that list."""
+    return {"root": tmp_path_factory.mktemp("built-catalogs"), "built": {}}
+
+
+@pytest.fixture
+def built_catalog(_catalog_store, catalog_path):
+    """``built_catalog(["generate", "--n", "64"], ["score", ...])``: the catalog those commands make (run
+    once per session, in a folder of their own), copied to this test's catalog path.  For fixtures whose
+    commands write nothing but the catalog."""
+    import shutil
+
+    def build(*commands: list[str]) -> Path:
+        key = tuple(tuple(c) for c in commands)
+        built = _catalog_store["built"]
+        if key not in built:
+            path = _catalog_store["root"] / f"c{len(built)}" / "ohlora.db"
+            path.parent.mkdir()
+            runner = CliRunner()
+            env = {"OHLORA_CATALOG": str(path), "OHLORA_MODEL": "tiny", "OHLORA_DEVICE": "cpu"}
+            for args in commands:
+                result = runner.invoke(app, [str(a) for a in args], env=env)
+                assert result.exit_code == 0, (args, result.stdout, result.stderr, result.exception)
+            built[key] = path
+        shutil.copyfile(built[key], catalog_path)
+        return catalog_path
+
+    return build

@@ -79,11 +79,10 @@ def test_summary_by_group():
 
 
 @pytest.fixture
-def directions(cli):
-    cli("generate", "--n", "64", "--quiet")
-    cli("score", "--scorers", "parser", "--quiet")
-    cli("vectorfind", "--groups", "2", "--group-by", "hair_color", "--quiet")
-    cli("vectorfind", "--method", "global", "--name", "glob", "--quiet")
+def directions(built_catalog):
+    built_catalog(["generate", "--n", "64", "--quiet"], ["score", "--scorers", "parser", "--quiet"],
+                  ["vectorfind", "--groups", "2", "--group-by", "hair_color", "--quiet"],
+                  ["vectorfind", "--method", "global", "--name", "glob", "--quiet"])
 
 
 def test_eval_compares_methods_on_the_same_cases(cli, directions, tmp_path, catalog_path):

@@ -18,10 +18,9 @@ FT = ("finetune", "--selection", "all", "--new-d", "--monitor-every", "0", "--qu
 
 
 @pytest.fixture
-def selection(cli):
-    cli("generate", "--n", "12", "--quiet")
-    cli("score", "--scorers", "parser", "--quiet")
-    cli("filter", "--name", "all", "--rule", "eyes>=-100", "--quiet")
+def selection(built_catalog):
+    built_catalog(["generate", "--n", "12", "--quiet"], ["score", "--scorers", "parser", "--quiet"],
+                  ["filter", "--name", "all", "--rule", "eyes>=-100", "--quiet"])
 
 
 def _stats(path):

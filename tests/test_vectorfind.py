@@ -51,9 +51,8 @@ def test_groups_and_extremes():
 
 
 @pytest.fixture
-def scored(cli):
-    cli("generate", "--n", "160")
-    cli("score", "--scorers", "parser")
+def scored(built_catalog):
+    built_catalog(["generate", "--n", "160"], ["score", "--scorers", "parser"])
 
 
 def test_vectorfind_stores_grouping_and_unit_directions(cli, scored, catalog_path):

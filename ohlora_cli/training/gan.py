@@ -167,7 +167,7 @@ class GanTrainer:
     def save(self) -> None:
         state = self.state()
         write_atomic(self.checkpoint_path, lambda tmp: torch.save(state, tmp),
-                     what=f"checkpoint in {self.run_dir}; the previous checkpoint (step {self._saved_step}) is intact",
+                     what=f"checkpoint in {self.run_dir}", after=f"; the previous checkpoint (step {self._saved_step}) is intact",
                      fix="Free disk space and rerun with --resume")
         self._saved_step = self.step
 
