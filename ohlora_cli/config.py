@@ -5,6 +5,8 @@ The CLI builds these; validation lives here so a bad value fails before anything
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +15,18 @@ from ohlora_cli.errors import UsageError
 SCORERS = ("parser", "cnn-filter", "property-cnn")  # what `--scorers` may name (ohlora_cli.scoring.scorers)
 DEFAULT_SCORERS = ("parser", "cnn-filter")  # `score` and `generate --score` without --scorers
 
+DEVICE_HELP = "auto | cpu | cuda | cuda:N"
+DEVICE_NAME = re.compile(r"^(auto|cpu|meta|cuda(:\d+)?)$")  # meta: the placement check (models.devices)
 LABEL_MODES = ("random", "zero")
 NOISE_MODES = ("const", "random")
-DTYPES = ("fp32", "bf16")
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+def check_device(name: str) -> None:
+    """The form of ``--device`` (whether that device exists is known only once torch looks)."""
+    if not DEVICE_NAME.match(name or ""):
+        source = f"OHLORA_DEVICE={name}" if os.environ.get("OHLORA_DEVICE") == name else f"--device {name}"
+        raise UsageError(f"{source} is not a device", f"Use one of: {DEVICE_HELP}")
 
 
 def _check_common(psi: float, trunc_layers: int, noise: str, dtype: str) -> None:
@@ -29,7 +40,7 @@ def _check_common(psi: float, trunc_layers: int, noise: str, dtype: str) -> None
     if noise not in NOISE_MODES:
         raise UsageError(f"--noise must be const or random, not {noise!r}", "Pass --noise const")
     if dtype not in DTYPES:
-        raise UsageError(f"--dtype must be fp32 or bf16, not {dtype!r}", "Pass --dtype fp32")
+        raise UsageError(f"--dtype must be fp32, bf16 or fp16, not {dtype!r}", "Pass --dtype fp32")
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class ScoreConfig:
             raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
         if self.batch_size <= 0:
             raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 64")
+        check_device(self.device)
 
     @property
     def scorer_id(self) -> str:
@@ -102,6 +114,7 @@ class GenerateConfig:
         if self.labels not in LABEL_MODES:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
         _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
+        check_device(self.device)
         if self.score:
             ScoreConfig(scorers=self.scorers)  # same checks and messages as `ohlora score --scorers`
 
@@ -149,6 +162,7 @@ class SynthConfig:
         if self.labels not in LABEL_MODES:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
         _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
+        check_device(self.device)
 
 
 def parse_values(spec: str, flag: str) -> tuple[float, ...]:

@@ -18,8 +18,10 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar o
 ModelOpt = Annotated[str | None, typer.Option("--model", envvar="OHLORA_MODEL",
                                               help="Generator: catalog name, embedded name or checkpoint path "
                                                    "[default: the embedded generator].")]
-DeviceOpt = Annotated[str, typer.Option("--device", envvar="OHLORA_DEVICE", help="auto | cpu | cuda.")]
-DTypeOpt = Annotated[str, typer.Option("--dtype", help="fp32 | bf16 (bf16 autocast for synthesis).")]
+DeviceOpt = Annotated[str, typer.Option("--device", envvar="OHLORA_DEVICE",
+                                         help="auto | cpu | cuda | cuda:N (under torchrun: the GPU of LOCAL_RANK).")]
+DTypeOpt = Annotated[str, typer.Option("--dtype", help="fp32 | bf16 | fp16 (autocast for synthesis; fp16 on CUDA "
+                                                       "only).")]
 
 DEFAULT_CATALOG = Path("ohlora.db")
 

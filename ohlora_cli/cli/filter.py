@@ -18,6 +18,7 @@ from ohlora_cli.cli._common import (
     say,
     say_err,
 )
+from ohlora_cli.config import check_device
 from ohlora_cli.progress import LazyProgress
 
 EPILOG = example("ohlora filter --name v8-train", "ohlora filter --name big-eyes --rule 'eyes>=1.0'")
@@ -44,6 +45,7 @@ def filter_(
     from ohlora_cli.rules import DEFAULT_RULES
     from ohlora_cli.stages import filter as stage
 
+    check_device(device)
     cat = open_catalog(catalog, quiet=quiet)
     r = stage.run(cat, name=name, rules=list(rule or DEFAULT_RULES), model=model, replace=replace,
                   scorers=tuple(scorer or ()), include_labelled=include_labelled)

@@ -60,9 +60,9 @@ def export(
     from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage
 
+    dev = pick_device(device)
     cat = open_catalog(catalog, quiet=quiet)
     gen = resolve_generator(cat, model)
-    dev = pick_device(device)
     k, csv_path = stage.export_for_labelling(cat, gen, load_generator(gen).to(dev), n=n, out=out, seed=seed,
                                              device=dev)
     say(f"exported {k} images of {gen.name} to {out}; fill in {csv_path} and run `ohlora label import {csv_path}`")

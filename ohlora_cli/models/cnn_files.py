@@ -67,10 +67,20 @@ class Ensemble:
         """The accuracy / F1 threshold of docs/original.md §3.1 for this property."""
         return METRIC_THRESHOLD[self.prop]
 
+    def to(self, device: torch.device | str) -> "Ensemble":
+        """Move every fold model to ``device`` (where :meth:`predict` then runs)."""
+        for m in self.models:
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.models[0].parameters()).device
+
     def predict_folds(self, images: np.ndarray) -> np.ndarray:
-        """(N, K) float32: each fold model's output (eval mode)."""
+        """(N, K) float32: each fold model's output (eval mode), on the models' device."""
         images = check_images(images, self.resolution)
-        return np.stack([predict(m, images) for m in self.models], axis=1)
+        return np.stack([predict(m, images, device=self.device) for m in self.models], axis=1)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """(N,) float32 soft vote: the mean of the fold outputs."""

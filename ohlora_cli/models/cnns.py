@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ohlora_cli.models.devices import to_host
 from ohlora_cli.models.parsers import resize_images
 
 REFERENCE_RESOLUTION: Final = 256
@@ -352,7 +353,7 @@ def predict(model: CNNModel, images: np.ndarray, *, device: str | torch.device =
         k = x.shape[0]
         if k < INFERENCE_CHUNK:
             x = torch.cat([x, x.new_zeros((INFERENCE_CHUNK - k, *x.shape[1:]))])
-        out[s:s + k] = model(x.to(device))[:k].float().cpu().numpy()
+        out[s:s + k] = to_host(model(x.to(device))[:k].float())
     return out[:, 0] if width == 1 else out
 
 

@@ -20,10 +20,13 @@ import numpy as np
 import torch
 
 from ohlora_cli.errors import UsageError
+from ohlora_cli.models.devices import pick_device, to_host
 from ohlora_cli.models.stylegan import NoiseMode, StyleGANGenerator, to_uint8
 
+__all__ = ["latents_for_seeds", "pick_device", "map_to_w", "synthesize", "render"]
+
 LabelMode = Literal["random", "zero", "none"]
-DType = Literal["fp32", "bf16"]
+DType = Literal["fp32", "bf16", "fp16"]
 
 
 def latents_for_seeds(seeds: np.ndarray | list[int], z_dim: int, label_size: int,
@@ -40,31 +43,25 @@ def latents_for_seeds(seeds: np.ndarray | list[int], z_dim: int, label_size: int
     return z, label
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA device is available", "Use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, not {name!r}", "Pass --device auto")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def map_to_w(G: StyleGANGenerator, z: np.ndarray, label: np.ndarray | None,
              device: torch.device = torch.device("cpu")) -> np.ndarray:
     """z (+ label) → w (N, w_dim) float32, batch-invariant."""
     zt = torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(device)
     lt = torch.from_numpy(np.ascontiguousarray(label, np.float32)).to(device) if label is not None else None
-    return G.mapping(zt, lt).float().cpu().numpy()
+    return to_host(G.mapping(zt, lt).float())
 
 
 def _autocast(device: torch.device, dtype: DType):
-    if dtype == "fp32":
+    if dtype == "fp32" or device.type == "meta":
         return nullcontext()
     if dtype == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    raise UsageError(f"--dtype must be fp32 or bf16, not {dtype!r}", "Pass --dtype fp32")
+    if dtype == "fp16":
+        if device.type != "cuda":
+            raise UsageError("--dtype fp16 needs a CUDA device", "Use --dtype fp32 (or bf16) on the CPU")
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    raise UsageError(f"--dtype must be fp32, bf16 or fp16, not {dtype!r}", "Pass --dtype fp32")
 
 
 @torch.no_grad()

@@ -48,6 +48,7 @@ from ohlora_cli.errors import CheckpointError, UsageError
 from ohlora_cli.files import write_atomic
 from ohlora_cli.models.bisenet import load_bisenet, normalise, ohlora_lookup
 from ohlora_cli.models.checkpoints import read_file
+from ohlora_cli.models.devices import to_host
 
 NUM_CLASSES = 11
 PARSER_FORMAT = "ohlora-parser"
@@ -231,7 +232,7 @@ class SyntheticParser:
             if k < INFERENCE_CHUNK:
                 x = torch.cat([x, x.new_zeros((INFERENCE_CHUNK - k, *x.shape[1:]))])
             logits = self.net(x.to(self.device))[:k]
-            maps[s:s + k] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+            maps[s:s + k] = to_host(logits.argmax(dim=1).to(torch.uint8))
         return maps
 
     def parse(self, images: np.ndarray) -> ParseResult:
@@ -328,7 +329,7 @@ class BiSeNetParser:
             if k < self.chunk:
                 x = torch.cat([x, x.new_zeros((self.chunk - k, *x.shape[1:]))])
             logits = self.net(x.to(self.device))[:k]
-            maps[start:start + k] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+            maps[start:start + k] = to_host(logits.argmax(dim=1).to(torch.uint8))
         return maps
 
     def parse(self, images: np.ndarray, *, boxes=None) -> ParseResult:

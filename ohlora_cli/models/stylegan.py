@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ohlora_cli.models.devices import to_host
+
 INIT_RES = 4
 WSCALE_GAIN = math.sqrt(2.0)
 AUTO_FUSED_SCALE_MIN_RES = 128
@@ -486,7 +488,7 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 def to_uint8(images: torch.Tensor) -> "numpy.ndarray":  # noqa: F821
     """[-1, 1] NCHW float → NHWC uint8 RGB, exactly the seed's ``(x+1)·127.5 + 0.5`` then clip."""
     x = (images.detach().float() + 1.0) * 127.5 + 0.5
-    return x.clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return to_host(x.clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1))
 
 
 __all__ = [

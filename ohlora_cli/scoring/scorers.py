@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.registry import FILTER_CNN_KINDS, load_cnn, resolve_cnns
@@ -23,6 +24,7 @@ from ohlora_cli.models.parsers import load_parser
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
 
 FILTER_PROPERTIES = ("gender", "quality", "age", "glass")
+CPU = torch.device("cpu")
 
 
 class Scorer:
@@ -43,12 +45,12 @@ class Scorer:
 
 
 class ParserScorer(Scorer):
-    def __init__(self, cfg: ScoreConfig) -> None:
+    def __init__(self, cfg: ScoreConfig, device: torch.device = CPU) -> None:
         if cfg.detector == "mtcnn":
             require_mtcnn()  # fail before any work when it is not installed
-            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights, crop_method="box")
+            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights, crop_method="box", device=str(device))
         else:
-            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights)
+            self.parser = load_parser(cfg.parser, weights=cfg.parser_weights, device=str(device))
         self.mode, self.scorer_id, self.detector = cfg.mode, cfg.scorer_id, cfg.detector
         self.properties, self.normalise = tuple(PROPERTY_NAMES), True
 
@@ -61,9 +63,9 @@ class ParserScorer(Scorer):
 
 
 class FilterCnnScorer(Scorer):
-    def __init__(self, catalog: Catalog, cnns: str) -> None:
+    def __init__(self, catalog: Catalog, cnns: str, device: torch.device = CPU) -> None:
         rows = resolve_cnns(catalog, cnns, FILTER_CNN_KINDS)
-        self.ensembles = [load_cnn(rows[k]) for k in FILTER_CNN_KINDS]
+        self.ensembles = [load_cnn(rows[k]).to(device) for k in FILTER_CNN_KINDS]
         self.scorer_id, self.properties, self.normalise = f"cnn-filter/{cnns}", FILTER_PROPERTIES, False
 
     def score(self, images: np.ndarray) -> np.ndarray:
@@ -71,21 +73,22 @@ class FilterCnnScorer(Scorer):
 
 
 class PropertyCnnScorer(Scorer):
-    def __init__(self, catalog: Catalog, cnns: str) -> None:
+    def __init__(self, catalog: Catalog, cnns: str, device: torch.device = CPU) -> None:
         row = resolve_cnns(catalog, cnns, ["cnn-property"])["cnn-property"]
-        self.model, metrics = load_cnn(row)
+        model, metrics = load_cnn(row)
+        self.model, self.device = model.to(device), device
         self.mean = np.asarray(metrics.get("target_mean", np.zeros(len(PROPERTY_NAMES))), np.float64)
         self.std = np.asarray(metrics.get("target_std", np.ones(len(PROPERTY_NAMES))), np.float64)
         self.scorer_id, self.properties, self.normalise = f"property-cnn/{cnns}", tuple(PROPERTY_NAMES), True
 
     def score(self, images: np.ndarray) -> np.ndarray:
-        return predict(self.model, images).astype(np.float64) * self.std + self.mean
+        return predict(self.model, images, device=self.device).astype(np.float64) * self.std + self.mean
 
 
-def build_scorers(catalog: Catalog, cfg: ScoreConfig) -> list[Scorer]:
-    """The configured scorers, loaded (models read once, validated before any work)."""
-    make = {"parser": lambda: ParserScorer(cfg), "cnn-filter": lambda: FilterCnnScorer(catalog, cfg.cnns),
-            "property-cnn": lambda: PropertyCnnScorer(catalog, cfg.cnns)}
+def build_scorers(catalog: Catalog, cfg: ScoreConfig, device: torch.device = CPU) -> list[Scorer]:
+    """The configured scorers, loaded on ``device`` (models read once, validated before any work)."""
+    make = {"parser": lambda: ParserScorer(cfg, device), "cnn-filter": lambda: FilterCnnScorer(catalog, cfg.cnns, device),
+            "property-cnn": lambda: PropertyCnnScorer(catalog, cfg.cnns, device)}
     return [make[name]() for name in dict.fromkeys(cfg.scorers)]
 
 
@@ -100,15 +103,15 @@ def scorer_properties(scorer_id: str) -> tuple[str, ...]:
                      "Use parser-<parser>/<mode>, cnn-filter/<set> or property-cnn/<set>")
 
 
-def scorer_from_id(catalog: Catalog, scorer_id: str) -> Scorer:
+def scorer_from_id(catalog: Catalog, scorer_id: str, device: torch.device = CPU) -> Scorer:
     """The scorer behind a stored scorer id (``parser-<name>/<mode>``, ``cnn-filter/<set>``,
     ``property-cnn/<set>``), e.g. to score a new sample the way a direction set's scores were made."""
     kind, _, rest = scorer_id.partition("/")
     if kind.startswith("parser-") and rest in ("fixed", "seed"):
-        return ParserScorer(ScoreConfig(scorers=("parser",), parser=kind[len("parser-"):], mode=rest))
+        return ParserScorer(ScoreConfig(scorers=("parser",), parser=kind[len("parser-"):], mode=rest), device)
     if kind == "cnn-filter" and rest:
-        return FilterCnnScorer(catalog, rest)
+        return FilterCnnScorer(catalog, rest, device)
     if kind == "property-cnn" and rest:
-        return PropertyCnnScorer(catalog, rest)
+        return PropertyCnnScorer(catalog, rest, device)
     raise UsageError(f"unknown scorer id {scorer_id!r}",
                      "Use parser-<parser>/<mode>, cnn-filter/<set> or property-cnn/<set>")

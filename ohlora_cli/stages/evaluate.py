@@ -45,7 +45,7 @@ from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.registry import load_generator, resolve_generator
 from ohlora_cli.catalog.scores import normalise_scores
 from ohlora_cli.catalog.vectors import decode
-from ohlora_cli.config import parse_layers
+from ohlora_cli.config import check_device, parse_layers
 from ohlora_cli.directions import group_names
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
@@ -189,6 +189,7 @@ class EvalConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         if self.cases < 1:
             raise UsageError(f"--cases must be at least 1, got {self.cases}", "Pass e.g. --cases 200")
         if len(self.thresholds) != 3 or not all(0 <= t <= 1 for t in self.thresholds):
@@ -262,14 +263,14 @@ def _case_latents(catalog: Catalog, gen, G, cfg: EvalConfig, device) -> tuple[li
     return [f"seed:{s}" for s in seeds], map_to_w(G, z, label, device)
 
 
-def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: dict) -> list[str]:
+def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: dict, device) -> list[str]:
     """Each case's group under the set's grouping, from the set's scorer on the unedited images."""
     opts = json.loads(ds.options_json or "{}")
     group_by, scorer = opts.get("group_by"), opts.get("scorer")
     if not group_by or not scorer:
         return ["all"] * len(base_images)
     if scorer not in cache:
-        sc = scorer_from_id(catalog, scorer)
+        sc = scorer_from_id(catalog, scorer, device)
         cache[scorer] = (list(sc.properties), sc.score(base_images))
     props, values = cache[scorer]
     cols = normalise_scores(catalog, scorer, group_by, values[:, [props.index(p) for p in group_by]])
@@ -285,7 +286,8 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
     if missing:
         raise UsageError(f"scorer {cfg.scorer} does not measure {missing[0]}",
                          "Use --scorer parser-synthetic/fixed or property-cnn/<set>")
-    measure = scorer_from_id(catalog, cfg.scorer)
+    device = pick_device(cfg.device)
+    measure = scorer_from_id(catalog, cfg.scorer, device)
     for label, ds, _ in methods:
         with catalog.read() as s:
             have = set(s.scalars(select(Direction.property).where(Direction.set_id == ds.id)))
@@ -293,7 +295,6 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
             raise UsageError(f"direction set {ds.name} lacks {sorted(set(EDITED) - have)[0]}",
                              "Evaluate a set with eyes, mouth and pose directions")
     out = ensure_writable_dir(Path(cfg.out), "--out")
-    device = pick_device(cfg.device)
     G = load_generator(gen).to(device)
     names, w = _case_latents(catalog, gen, G, cfg, device)
     base = render(G, w, device=device)
@@ -312,7 +313,7 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
                "thresholds": list(cfg.thresholds), "identities": cfg.identities, "seed_start": cfg.seed_start}
     with stage_run(catalog, "eval", options) as run_id:
         for label, ds, layers in methods:
-            groups = _groups(catalog, ds, base, score_cache)
+            groups = _groups(catalog, ds, base, score_cache, device)
             rows = []
             for k, (name, g) in enumerate(zip(names, groups)):
                 D, _ = direction_matrix(catalog, ds, list(EDITED), g)

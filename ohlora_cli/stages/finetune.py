@@ -34,6 +34,7 @@ from ohlora_cli.catalog.registry import (
     resolve_generator,
 )
 from ohlora_cli.catalog.vectors import decode_many
+from ohlora_cli.config import check_device
 from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
 from ohlora_cli.files import write_text_atomic
 from ohlora_cli.models.checkpoints import (
@@ -42,6 +43,7 @@ from ohlora_cli.models.checkpoints import (
     save_checkpoint,
     sha256_file,
 )
+from ohlora_cli.models.devices import to_cpu
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.models.stylegan import (
     DiscriminatorConfig,
@@ -102,6 +104,7 @@ class FinetuneConfig:
     time_limit_s: float | None = field(init=False, default=None)  # --time, resolved once
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         if self.preset not in PRESETS:
             names = list(PRESETS)
             raise UsageError(f"unknown preset {self.preset!r}", f"Use --preset {', '.join(names[:-1])} or {names[-1]}")
@@ -286,8 +289,8 @@ class FilterMonitor:
     (the original's four when it has none) — docs/original.md §5 monitoring."""
 
     def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int, rules: list[str] | None = None,
-                 cnns: str = "synthetic") -> None:
-        self.scorer = FilterCnnScorer(catalog, cnns)
+                 cnns: str = "synthetic", device: torch.device = torch.device("cpu")) -> None:
+        self.scorer = FilterCnnScorer(catalog, cnns, device)
         parsed = [parse_rule(r) for r in (rules or [])]
         parsed = [r for r in parsed if r.prop in FILTER_PROPERTIES]
         self.rules = parsed or [parse_rule(r) for r in DEFAULT_RULES]
@@ -299,8 +302,9 @@ class FilterMonitor:
     def __call__(self, step: int, G: StyleGANGenerator) -> dict:
         was_training = G.training
         G.eval()
+        device = next(G.parameters()).device
         with torch.no_grad():
-            images = render(G, map_to_w(G, self.z, self.label))
+            images = render(G, map_to_w(G, self.z, self.label, device), device=device)
         G.train(was_training)
         values = self.scorer.score(images)
         props = list(self.scorer.properties)
@@ -409,7 +413,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     monitor = None
     if cfg.monitor_every:
         sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")
-        monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules)
+        monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules, device=device)
     history: list[dict] = []
 
     def _log(row: dict) -> None:
@@ -437,7 +441,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
         lineage = {"parent": gen.name, "parent_sha256": gen.sha256, "selection": cfg.selection,
                    "preset": cfg.preset, "run_id": run_id, "run_dir": str(run_dir), "steps": trainer.step}
         path = run_dir / "generator.pt"
-        save_checkpoint(path, G.cpu(), D=D.cpu(), G_smooth=trainer.G_ema.cpu() if trainer.G_ema is not None else None,
+        save_checkpoint(path, to_cpu(G), D=to_cpu(D), G_smooth=to_cpu(trainer.G_ema) if trainer.G_ema is not None else None,
                         lineage=lineage, meta={"finetune": resolved})
         if taken is None:
             taken = register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id)

@@ -62,7 +62,7 @@ def run(catalog: Catalog, cfg: GenerateConfig, advance: Advance | None = None,
     if not todo:
         return GenerateResult(gen.name, label_mode, 0, cfg.n, None, time.perf_counter() - t0)
     G = load_generator(gen).to(device)
-    scorers = build_scorers(catalog, ScoreConfig(scorers=cfg.scorers)) if cfg.score else []
+    scorers = build_scorers(catalog, ScoreConfig(scorers=cfg.scorers), device) if cfg.score else []
     with stage_run(catalog, "generate", {"generator": gen.name, **cfg.__dict__}) as run_id:
         for start in range(0, len(todo), cfg.batch_size):
             seeds = np.array(todo[start:start + cfg.batch_size])

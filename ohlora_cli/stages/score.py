@@ -41,8 +41,8 @@ class ScoreResult:
 def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_start=None) -> ScoreResult:
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
-    scorers = build_scorers(catalog, cfg)
     device = pick_device(cfg.device)
+    scorers = build_scorers(catalog, cfg, device)
     pending = {sc.scorer_id: unscored_ids(catalog, gen.id, sc.scorer_id) for sc in scorers}
     lacking = {sid: set(todo) for sid, (todo, _) in pending.items()}
     todo = sorted(set().union(*lacking.values()))

@@ -136,7 +136,7 @@ def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -
 def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict[str, float]:
     from sqlalchemy import insert
 
-    sc = scorer_from_id(catalog, scorer)
+    sc = scorer_from_id(catalog, scorer, device)
     values = dict(zip(sc.properties, map(float, sc.score(render(G, latent.w[None], device=device))[0])))
     if latent.image_id is not None:
         with catalog.write() as s:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from ohlora_cli.errors import UsageError
 from ohlora_cli.files import write_atomic, write_text_atomic
 from ohlora_cli.models.checkpoints import read_file
+from ohlora_cli.models.devices import to_host
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
 from ohlora_cli.training.presets import PRESETS
 
@@ -191,16 +192,22 @@ class GanTrainer:
         self.step = self._saved_step = int(state["step"])
 
     # -- one step ----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where G and D are; every tensor of a step is made there (z is drawn on the CPU, so a run gives
+        the same z on any device, and moved)."""
+        return next(self.G.parameters()).device
+
     def _fake(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
         G, cfg = self.G, self.cfg
-        z = torch.randn(n, G.cfg.z_dim)
+        z = torch.randn(n, G.cfg.z_dim).to(self.device)
         w = G.mapping(z, labels)
         if cfg.w_avg_decay < 1:
             G.truncation.update_w_avg(w, cfg.w_avg_decay)
         wp = G.truncation(w)
         if cfg.style_mixing_prob > 0 and rng.uniform() < cfg.style_mixing_prob:
             cut = int(rng.integers(1, G.num_layers))
-            wp2 = G.truncation(G.mapping(torch.randn(n, G.cfg.z_dim), labels))
+            wp2 = G.truncation(G.mapping(torch.randn(n, G.cfg.z_dim).to(self.device), labels))
             wp = torch.cat([wp[:, :cut], wp2[:, cut:]], dim=1)
         return G.synthesis(wp, cfg.noise_mode)
 
@@ -209,6 +216,8 @@ class GanTrainer:
         torch.manual_seed(_step_seed(cfg.seed, self.step))
         rng = np.random.default_rng([cfg.seed, self.step])
         real, labels = self.source(self.step, cfg.batch_size)
+        real = real.to(self.device)
+        labels = labels.to(self.device) if labels is not None else None
         n = real.shape[0]
         # D step
         _set_trainable(G, self.g_names, False)
@@ -240,7 +249,7 @@ class GanTrainer:
             total.backward()
             self.opt_g.step()
             repeats += 1
-            if repeats >= cfg.g_repeat_max or g_loss.item() < cfg.g_repeat_ratio * d_loss.item():
+            if repeats >= cfg.g_repeat_max or float(to_host(g_loss)) < cfg.g_repeat_ratio * float(to_host(d_loss)):
                 break
         if self.G_ema is not None:
             with torch.no_grad():
@@ -249,11 +258,11 @@ class GanTrainer:
                 for be, b in zip(self.G_ema.buffers(), G.buffers()):
                     be.copy_(b)
         self.step += 1
-        rs, fs = real_score.detach().flatten().numpy(), fake_score.detach().flatten().numpy()
-        return {"step": self.step, "kimg": round(self.step * n / 1000, 4), "d_loss": round(d_loss.item(), 5),
-                "g_loss": round(g_loss.item(), 5), "g_repeats": repeats, "real_score": round(float(rs.mean()), 5),
+        rs, fs = to_host(real_score.flatten()), to_host(fake_score.flatten())
+        return {"step": self.step, "kimg": round(self.step * n / 1000, 4), "d_loss": round(float(to_host(d_loss)), 5),
+                "g_loss": round(float(to_host(g_loss)), 5), "g_repeats": repeats, "real_score": round(float(rs.mean()), 5),
                 "fake_score": round(float(fs.mean()), 5), "d_auroc": round(auroc(rs, fs), 4),
-                **({"g_reg": round(reg.item(), 5)} if reg is not None else {})}
+                **({"g_reg": round(float(to_host(reg)), 5)} if reg is not None else {})}
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, resume: bool = False, advance: Callable[[int], None] | None = None,
