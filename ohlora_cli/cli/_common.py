@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from ohlora_cli.shards import shard_catalogs
+
 try:  # typer >= 0.22 vendors click; older releases depend on it
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover
@@ -47,6 +49,32 @@ def say_err(line: str, quiet: bool = False) -> None:
     """A log line on stderr."""
     if not quiet:
         typer.echo(line, err=True)
+
+
+def say_merge(m, catalog) -> None:
+    """The summary of a merge into ``catalog``."""
+    say(f"merged {len(m.shards)} shard catalogs into {catalog}: {m.images_new} new images "
+        f"({m.images_present} already there), {m.scores_new} new scores ({m.scores_present} already there)"
+        + (f"; normalisation fitted for {', '.join(m.references)}" if m.references else ""))
+
+
+def say_shard(outcome, quiet: bool = False) -> None:
+    """What one shard of a ``--shard`` / torchrun run did, and the merge rank 0 made."""
+    r, part = outcome.result, outcome.shard
+    if r is None:
+        say(f"shard {part}: nothing to do")
+    elif hasattr(r, "label_mode"):
+        say(f"shard {part}: generated {r.new} images with {r.generator} in {r.seconds:.1f} s "
+            f"({r.skipped} already there); shard catalog {outcome.catalog}")
+    else:
+        say(f"shard {part}: scored {r.images} images of {r.generator} in {r.seconds:.1f} s; "
+            f"shard catalog {outcome.catalog}")
+    if outcome.merged is not None:
+        say_merge(outcome.merged, outcome.merged_into)
+    elif not part.torchrun:
+        main = outcome.catalog.with_name(outcome.catalog.name.replace(f".shard-{part.index}-of-{part.count}", ""))
+        shards = " ".join(str(p) for p in shard_catalogs(main, part.count))
+        say_err(f"when all {part.count} shards are done: ohlora catalog merge {shards} --catalog {main}", quiet)
 
 
 def example(*lines: str) -> str:

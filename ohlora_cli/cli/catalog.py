@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from ohlora_cli.cli._common import (
@@ -11,6 +14,7 @@ from ohlora_cli.cli._common import (
     example,
     open_catalog,
     say,
+    say_merge,
 )
 
 app = typer.Typer(help="Create, upgrade, inspect and verify the catalog.", no_args_is_help=True,
@@ -59,6 +63,18 @@ def status(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> No
         say(f"  images of {gen} (labels {mode}): {count}")
     for stage, state, count in runs:
         say(f"  runs {stage}/{state}: {count}")
+
+
+@app.command(epilog=example("ohlora catalog merge ohlora.shard-0-of-2.db ohlora.shard-1-of-2.db"))
+def merge(
+    shards: Annotated[list[Path], typer.Argument(help="Shard catalogs written by `--shard K/N` (or torchrun) runs.")],
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Bring shard catalogs into the main one; rows already there are kept, so merging again adds nothing."""
+    from ohlora_cli.sharded import merge_into
+
+    say_merge(merge_into(catalog, shards), catalog)
 
 
 @app.command(epilog=example("ohlora catalog check || echo damaged"))

@@ -18,11 +18,13 @@ from ohlora_cli.cli._common import (
     open_catalog,
     say,
     say_err,
+    say_shard,
 )
 from ohlora_cli.config import DEFAULT_SCORERS, GenerateConfig
 from ohlora_cli.progress import LazyProgress
 
-EPILOG = example("ohlora generate --n 15000", "ohlora generate --n 100 --save-images faces/ --labels zero")
+EPILOG = example("ohlora generate --n 15000", "ohlora generate --n 100 --save-images faces/ --labels zero",
+                 "torchrun --standalone --nproc-per-node 4 -m ohlora_cli -- generate --n 240000 --score")
 
 
 def generate(
@@ -42,6 +44,9 @@ def generate(
                                                         "same pass and transaction.")] = False,
     scorers: Annotated[str, typer.Option("--scorers", help="With --score: comma list of parser, cnn-filter, "
                                                            "property-cnn.")] = ",".join(DEFAULT_SCORERS),
+    shard: Annotated[str | None, typer.Option("--shard", help="K/N: do part K of N into a shard catalog beside "
+                                                              "--catalog (under torchrun: from RANK/WORLD_SIZE; "
+                                                              "rank 0 merges).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved options and exit.")] = False,
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
@@ -58,6 +63,16 @@ def generate(
         from ohlora_cli.catalog.queries import options_json
 
         say(options_json(cfg))
+        return
+    from ohlora_cli.shards import resolve_shard
+
+    part = resolve_shard(shard)
+    if part is not None:
+        from ohlora_cli.sharded import generate_shard
+
+        with LazyProgress(f"generate {part}", quiet=quiet) as bar:
+            outcome = generate_shard(catalog, cfg, part, advance=bar.advance, on_start=bar.start)
+        say_shard(outcome, quiet)
         return
     from ohlora_cli.stages import generate as stage
 

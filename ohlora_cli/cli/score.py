@@ -16,6 +16,7 @@ from ohlora_cli.cli._common import (
     open_catalog,
     say,
     say_err,
+    say_shard,
 )
 from ohlora_cli.config import DEFAULT_SCORERS, ScoreConfig
 from ohlora_cli.progress import LazyProgress
@@ -38,6 +39,9 @@ def score(
     cnns: Annotated[str, typer.Option("--cnns", help="CNN set for cnn-filter / property-cnn (`ohlora model list`).")]
     = "synthetic",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch / transaction.")] = 64,
+    shard: Annotated[str | None, typer.Option("--shard", help="K/N: do part K of N into a shard catalog beside "
+                                                              "--catalog (under torchrun: from RANK/WORLD_SIZE; "
+                                                              "rank 0 merges).")] = None,
     device: DeviceOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
@@ -51,6 +55,15 @@ def score(
     cfg = ScoreConfig(model=model, scorers=tuple(s.strip() for s in scorers.split(",")), parser=parser,
                       parser_weights=parser_weights, mode=mode, detector=detector, cnns=cnns, batch_size=batch_size,
                       device=device)
+    from ohlora_cli.shards import resolve_shard
+
+    part = resolve_shard(shard)
+    if part is not None:
+        from ohlora_cli.sharded import score_shard
+
+        with LazyProgress(f"score {part}", quiet=quiet) as bar:
+            say_shard(score_shard(catalog, cfg, part, advance=bar.advance, on_start=bar.start), quiet)
+        return
     cat = open_catalog(catalog, quiet=quiet)
     with LazyProgress("score", quiet=quiet) as bar:
         r = stage.run(cat, cfg, advance=bar.advance, on_start=bar.start)

@@ -49,8 +49,10 @@ def missing_seeds(catalog: Catalog, generator_id: int, label_mode: str, seeds: r
 
 
 def run(catalog: Catalog, cfg: GenerateConfig, advance: Advance | None = None,
-        on_start=None) -> GenerateResult:
-    """Generate the seeds of ``cfg`` that are not in the catalog yet."""
+        on_start=None, *, fit_references: bool = True) -> GenerateResult:
+    """Generate the seeds of ``cfg`` that are not in the catalog yet.  With ``--score``, the scorers'
+    normalisation references are fitted at the end on every scored image (unless ``fit_references``
+    is off: shard catalogs leave that to the merge, which sees the whole set)."""
     t0 = time.perf_counter()
     out_dir = ensure_writable_dir(cfg.save_images, "--save-images") if cfg.save_images else None
     device = pick_device(cfg.device)
@@ -78,7 +80,7 @@ def run(catalog: Catalog, cfg: GenerateConfig, advance: Advance | None = None,
             if advance is not None:
                 advance(len(seeds))
     for sc in scorers:
-        if sc.normalise:
+        if sc.normalise and fit_references:
             fit_reference(catalog, sc.scorer_id, gen)
     return GenerateResult(gen.name, label_mode, len(todo), cfg.n - len(todo), run_id, time.perf_counter() - t0)
 

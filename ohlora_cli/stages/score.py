@@ -38,7 +38,8 @@ class ScoreResult:
     normalisation_fitted: list[str] = field(default_factory=list)
 
 
-def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_start=None) -> ScoreResult:
+def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_start=None, *,
+        fit_references: bool = True) -> ScoreResult:
     t0 = time.perf_counter()
     gen = resolve_generator(catalog, cfg.model)
     device = pick_device(cfg.device)
@@ -66,7 +67,8 @@ def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_s
                     s.execute(insert(Score), rows)
                 if advance is not None:
                     advance(len(ids))
-    fitted = [sc.scorer_id for sc in scorers if sc.normalise and fit_reference(catalog, sc.scorer_id, gen)]
+    fitted = [sc.scorer_id for sc in scorers
+              if sc.normalise and fit_references and fit_reference(catalog, sc.scorer_id, gen)]
     return ScoreResult(gen.name, [sc.scorer_id for sc in scorers], new,
                        {sid: skipped for sid, (_, skipped) in pending.items()}, len(todo), time.perf_counter() - t0,
                        fitted)
