@@ -54,7 +54,7 @@ class ScoreConfig:
     mode: str = "fixed"
     detector: str = "fixed"
     cnns: str = "synthetic"
-    batch_size: int = 64
+    batch_size: int | None = None  # None: 64 on the CPU, 256 on CUDA
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -70,7 +70,7 @@ class ScoreConfig:
                              "Use --detector mtcnn with --parser bisenet")
         if self.mode not in ("fixed", "seed"):
             raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
-        if self.batch_size <= 0:
+        if self.batch_size is not None and self.batch_size <= 0:
             raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 64")
         check_device(self.device)
 
@@ -92,7 +92,7 @@ class GenerateConfig:
     n: int
     model: str | None = None
     seed_start: int = 0
-    batch_size: int = 16
+    batch_size: int | None = None  # None: 16 on the CPU, 64 on CUDA (models.devices.default_batch_size)
     psi: float = 1.0
     trunc_layers: int = 0
     labels: str = "random"
@@ -109,7 +109,7 @@ class GenerateConfig:
         if self.seed_start < 0 or self.seed_start + self.n > 2**32:
             raise UsageError(f"seeds must lie in [0, 2^32), got {self.seed_start}..{self.seed_start + self.n - 1}",
                              "Lower --seed-start or --n")
-        if self.batch_size <= 0:
+        if self.batch_size is not None and self.batch_size <= 0:
             raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 16")
         if self.labels not in LABEL_MODES:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ohlora_cli.catalog.db import open_catalog
-from ohlora_cli.catalog.merge import MergeResult, copy_rows, merge_shards
+from ohlora_cli.catalog.merge import MergeResult, check_shards, copy_rows, merge_shards
 from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.registry import resolve_generator
 from ohlora_cli.catalog.scores import unscored_ids
@@ -28,6 +28,7 @@ class ShardOutcome:
 
 def merge_into(main_path: Path, shards: list[Path]) -> MergeResult:
     """``ohlora catalog merge``: shards into the main catalog, recorded as a ``merge`` run."""
+    shards = check_shards(main_path, shards)
     main = open_catalog(main_path)
     try:
         with stage_run(main, "merge", {"shards": [str(p) for p in shards]}) as run_id:

@@ -87,8 +87,9 @@ def built_catalog(_catalog_store, catalog_path):
         key = tuple(tuple(c) for c in commands)
         built = _catalog_store["built"]
         if key not in built:
-            path = _catalog_store["root"] / f"c{len(built)}" / "ohlora.db"
-            path.parent.mkdir()
+            path = _catalog_store["root"] / f"c{len(built)}-{abs(hash(key))}" / "ohlora.db"
+            path.parent.mkdir(exist_ok=True)
+            path.unlink(missing_ok=True)
             runner = CliRunner()
             env = {"OHLORA_CATALOG": str(path), "OHLORA_MODEL": "tiny", "OHLORA_DEVICE": "cpu"}
             for args in commands:

@@ -90,7 +90,7 @@ def test_dry_run_prints_resolved_options(cli, catalog_path, monkeypatch):
     (["--n", "2", "--psi", "3"], "Error: --psi must be between 0 and 2, got 3. Pass e.g. --psi 1.0\n"),
     (["--n", "2", "--psi", "0.7"], "Error: --psi 0.7 has no effect without --trunc-layers. Pass --trunc-layers N to "
                                    "truncate the first N W+ layers (e.g. --trunc-layers 8)\n"),
-    (["--n", "2", "--device", "tpu"], "Error: --device must be auto, cpu or cuda, not 'tpu'. Pass --device auto\n"),
+    (["--n", "2", "--device", "tpu"], "Error: --device tpu is not a device. Use one of: auto | cpu | cuda | cuda:N\n"),
     (["--n", "2", "--model", "nonesuch"],
      "Error: unknown model 'nonesuch'. Use one of: synthetic-base, tiny, or a checkpoint path\n"),
     (["--n", "2", "--model", "missing.pt"], "Error: checkpoint missing.pt does not exist. Check the path passed to --model\n"),

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "ohlora_cli"
 # and the layers below it, never a layer above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("ohlora_cli", "ohlora_cli.errors", "ohlora_cli.files", "ohlora_cli.progress", "ohlora_cli.config",
-              "ohlora_cli.rules", "ohlora_cli.training.presets", "ohlora_cli.assets")),
+              "ohlora_cli.rules", "ohlora_cli.training.presets", "ohlora_cli.assets", "ohlora_cli.shards")),
     ("pure", ("ohlora_cli.properties", "ohlora_cli.directions", "ohlora_cli.edits", "ohlora_cli.motion",
               "ohlora_cli.images", "ohlora_cli.plots", "ohlora_cli.formats", "ohlora_cli.synthetic.renderer",
               "ohlora_cli.synthetic.latent_code", "ohlora_cli.synthetic.dataset")),
@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services", ("ohlora_cli.catalog.registry", "ohlora_cli.catalog.images", "ohlora_cli.scoring",
                   "ohlora_cli.training")),
     ("stages", ("ohlora_cli.stages", "ohlora_cli.synthetic")),  # stages, and the synthetic world's recipes
-    ("pipeline", ("ohlora_cli.demo",)),
+    ("pipeline", ("ohlora_cli.demo", "ohlora_cli.sharded", "ohlora_cli.studio")),
     ("cli", ("ohlora_cli.cli", "ohlora_cli.__main__")),
 ]
 RANK = {prefix: i for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}

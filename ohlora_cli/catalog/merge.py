@@ -39,13 +39,19 @@ class MergeResult:
     references: list[str] = field(default_factory=list)  # "scorer (generator)" fitted after the merge
 
 
-def merge_shards(main: Catalog, shards: list[Path], *, run_id: int | None = None) -> MergeResult:
+def check_shards(main: Path, shards: list[Path]) -> list[Path]:
+    """The shard paths, or a one-line error for a missing one or the main catalog itself."""
     paths = [Path(p) for p in shards]
     for p in paths:
         if not p.is_file():
             raise NotFoundError(f"shard catalog {p} does not exist", "Pass the shard files a `--shard` run wrote")
-        if p.resolve() == Path(main.path).resolve():
+        if p.resolve() == Path(main).resolve():
             raise CatalogError(f"{p} is the main catalog itself", "Pass the shard catalogs, not --catalog")
+    return paths
+
+
+def merge_shards(main: Catalog, shards: list[Path], *, run_id: int | None = None) -> MergeResult:
+    paths = check_shards(main.path, shards)
     result = MergeResult(paths)
     touched: set[tuple[int, str]] = set()
     for p in paths:

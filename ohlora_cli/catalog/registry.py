@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import torch
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
@@ -95,8 +96,8 @@ def resolve_generator(catalog: Catalog, ref: str | None) -> Generator:
 
 
 @lru_cache(maxsize=4)
-def _load(path: str, sha256: str) -> StyleGANGenerator:
-    return load_checkpoint(path).build_generator()
+def _load(path: str, sha256: str, device: str) -> StyleGANGenerator:
+    return load_checkpoint(path).build_generator().to(device)
 
 
 def generator_file(row: Generator) -> Path:
@@ -106,13 +107,14 @@ def generator_file(row: Generator) -> Path:
     return Path(row.path)
 
 
-def load_generator(row: Generator) -> StyleGANGenerator:
-    """The network of a catalog row (cached; the file is read once per process)."""
+def load_generator(row: Generator, device: torch.device | str = "cpu") -> StyleGANGenerator:
+    """The network of a catalog row on ``device`` (cached per device: the file is read once per process,
+    and a copy on one device never moves under a caller on another)."""
     path = generator_file(row)
     if not path.exists():
         raise CheckpointError(f"generator {row.name!r}: file {path} is gone",
                               "Restore the file or register the generator again under a new name")
-    return _load(str(path), row.sha256)
+    return _load(str(path), row.sha256, str(torch.device(device)))
 
 
 # ---------------------------------------------------------------- scoring CNNs
@@ -187,16 +189,18 @@ def resolve_cnns(catalog: Catalog, name: str, kinds) -> dict:
 
 
 @lru_cache(maxsize=16)
-def _load_cnn(path: str, sha256: str, kind: str):
+def _load_cnn(path: str, sha256: str, kind: str, device: str):
     if kind == "cnn-property":
-        return load_property_cnn(path)
-    return load_filter_ensemble(path, prop=kind.removeprefix("cnn-"))
+        model, metrics = load_property_cnn(path)
+        return model.to(device), metrics
+    return load_filter_ensemble(path, prop=kind.removeprefix("cnn-")).to(device)
 
 
-def load_cnn(row):
-    """A filter :class:`Ensemble`, or ``(PropertyScoreCNN, metrics)`` for ``cnn-property`` (cached)."""
+def load_cnn(row, device: torch.device | str = "cpu"):
+    """A filter :class:`Ensemble`, or ``(PropertyScoreCNN, metrics)`` for ``cnn-property``, on ``device``
+    (cached per device)."""
     path = cnn_file(row)
     if not path.exists():
         raise CheckpointError(f"CNN {row.name}/{row.kind}: file {path} is gone",
                               "Restore the file or register the CNN again")
-    return _load_cnn(str(path), row.sha256, row.kind)
+    return _load_cnn(str(path), row.sha256, row.kind, str(torch.device(device)))

@@ -38,6 +38,7 @@ def _register() -> None:
         label,
         model,
         score,
+        studio,
         synth,
         synthetic,
         vectorfind,
@@ -53,6 +54,7 @@ def _register() -> None:
     app.command("finetune", epilog=finetune.EPILOG)(finetune.finetune)
     app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
     app.command("synth", epilog=synth.EPILOG)(synth.synth)
+    app.command("studio", epilog=studio.EPILOG)(studio.studio)
     app.add_typer(vectorfind.app, name="vectorfind")
     app.add_typer(identity.app, name="identity")
     app.add_typer(synthetic.app, name="synthetic")

@@ -31,8 +31,9 @@ def generate(
     n: Annotated[int, typer.Option("--n", help="Number of images (seeds seed-start .. seed-start+n-1).")],
     model: ModelOpt = None,
     seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", envvar="OHLORA_BATCH_SIZE",
-                                            help="Images per batch / transaction.")] = 16,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", envvar="OHLORA_BATCH_SIZE",
+                                                   help="Images per batch / transaction [default: 16 on the CPU, "
+                                                        "64 on CUDA].")] = None,
     psi: Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")] = 1.0,
     trunc_layers: Annotated[int, typer.Option("--trunc-layers", help="Truncate the first N W+ layers toward the mean w (needed by --psi).")] = 0,
     labels: Annotated[str, typer.Option("--labels", help="random | zero (conditional generators).")] = "random",

@@ -63,7 +63,7 @@ def export(
     dev = pick_device(device)
     cat = open_catalog(catalog, quiet=quiet)
     gen = resolve_generator(cat, model)
-    k, csv_path = stage.export_for_labelling(cat, gen, load_generator(gen).to(dev), n=n, out=out, seed=seed,
+    k, csv_path = stage.export_for_labelling(cat, gen, load_generator(gen, dev), n=n, out=out, seed=seed,
                                              device=dev)
     say(f"exported {k} images of {gen.name} to {out}; fill in {csv_path} and run `ohlora label import {csv_path}`")
 
@@ -106,7 +106,7 @@ def train(
     else:
         gen = resolve_generator(cat, model)
         dev = pick_device(device)
-        G = load_generator(gen).to(dev)
+        G = load_generator(gen, dev)
         arrays = lambda p: stage.labelled_arrays_from_catalog(cat, gen, G, p, dev)  # noqa: E731
     out_dir = Path(catalog).resolve().parent / "cnns"
     log = (lambda d: say_err(f"{d['prop']} fold {d['fold']} epoch {d['epoch']}: val loss {d['val_loss']:.4f}")

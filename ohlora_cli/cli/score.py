@@ -38,7 +38,8 @@ def score(
                                                              "facenet-pytorch).")] = "fixed",
     cnns: Annotated[str, typer.Option("--cnns", help="CNN set for cnn-filter / property-cnn (`ohlora model list`).")]
     = "synthetic",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch / transaction.")] = 64,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Images per batch / transaction "
+                                                                        "[default: 64 on the CPU, 256 on CUDA].")] = None,
     shard: Annotated[str | None, typer.Option("--shard", help="K/N: do part K of N into a shard catalog beside "
                                                               "--catalog (under torchrun: from RANK/WORLD_SIZE; "
                                                               "rank 0 merges).")] = None,

@@ -39,7 +39,10 @@ class Scorer:
         raise NotImplementedError
 
     def rows(self, image_ids: list[int], images: np.ndarray, run_id: int | None) -> list[dict]:
-        values = self.score(images)
+        return self.rows_of(image_ids, self.score(images), run_id)
+
+    def rows_of(self, image_ids: list[int], values: np.ndarray, run_id: int | None) -> list[dict]:
+        """Score rows of already computed ``values`` (N, P)."""
         return [dict(image_id=int(i), property=p, value=float(values[k, j]), scorer=self.scorer_id, run_id=run_id)
                 for k, i in enumerate(image_ids) for j, p in enumerate(self.properties)]
 
@@ -65,7 +68,7 @@ class ParserScorer(Scorer):
 class FilterCnnScorer(Scorer):
     def __init__(self, catalog: Catalog, cnns: str, device: torch.device = CPU) -> None:
         rows = resolve_cnns(catalog, cnns, FILTER_CNN_KINDS)
-        self.ensembles = [load_cnn(rows[k]).to(device) for k in FILTER_CNN_KINDS]
+        self.ensembles = [load_cnn(rows[k], device) for k in FILTER_CNN_KINDS]
         self.scorer_id, self.properties, self.normalise = f"cnn-filter/{cnns}", FILTER_PROPERTIES, False
 
     def score(self, images: np.ndarray) -> np.ndarray:
@@ -75,8 +78,8 @@ class FilterCnnScorer(Scorer):
 class PropertyCnnScorer(Scorer):
     def __init__(self, catalog: Catalog, cnns: str, device: torch.device = CPU) -> None:
         row = resolve_cnns(catalog, cnns, ["cnn-property"])["cnn-property"]
-        model, metrics = load_cnn(row)
-        self.model, self.device = model.to(device), device
+        self.model, metrics = load_cnn(row, device)
+        self.device = device
         self.mean = np.asarray(metrics.get("target_mean", np.zeros(len(PROPERTY_NAMES))), np.float64)
         self.std = np.asarray(metrics.get("target_std", np.ones(len(PROPERTY_NAMES))), np.float64)
         self.scorer_id, self.properties, self.normalise = f"property-cnn/{cnns}", tuple(PROPERTY_NAMES), True

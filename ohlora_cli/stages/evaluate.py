@@ -295,7 +295,7 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
             raise UsageError(f"direction set {ds.name} lacks {sorted(set(EDITED) - have)[0]}",
                              "Evaluate a set with eyes, mouth and pose directions")
     out = ensure_writable_dir(Path(cfg.out), "--out")
-    G = load_generator(gen).to(device)
+    G = load_generator(gen, device)
     names, w = _case_latents(catalog, gen, G, cfg, device)
     base = render(G, w, device=device)
     masks = drift_masks(load_parser("synthetic").parse(base).maps, base.shape[1])

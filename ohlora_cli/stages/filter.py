@@ -135,7 +135,7 @@ def export_selection(catalog: Catalog, name: str, out, *, device: str = "auto", 
         gen = s.get(Generator, sel.generator_id)
         s.expunge(gen)
     dev = pick_device(device)
-    G = load_generator(gen).to(dev)
+    G = load_generator(gen, dev)
     for start in range(0, len(todo), 64):
         part = todo[start:start + 64]
         for i, img in zip(part, images_of(catalog, G, gen, part, dev)):

@@ -384,7 +384,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     counts = trainable_counts(G, D, g_names, d_names)
     no_grad = no_grad_parameters(G, set(g_names))
 
-    parent_G = load_generator(gen).to(device)
+    parent_G = load_generator(gen, device)
     label_mode = "zero" if cfg.labels == "zero" or cfg.from_original else "stored"
     if on_start is not None:
         on_start("prepare", len(ids))

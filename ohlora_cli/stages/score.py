@@ -22,7 +22,7 @@ from ohlora_cli.catalog.queries import stage_run
 from ohlora_cli.catalog.registry import load_generator, resolve_generator
 from ohlora_cli.catalog.scores import fit_reference, unscored_ids
 from ohlora_cli.config import ScoreConfig
-from ohlora_cli.models.inference import pick_device
+from ohlora_cli.models.devices import default_batch_size, pick_device
 from ohlora_cli.progress import Advance
 from ohlora_cli.scoring.scorers import build_scorers
 
@@ -51,11 +51,12 @@ def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_s
         on_start(len(todo))
     new = {sc.scorer_id: 0 for sc in scorers}
     if todo:
-        G = load_generator(gen).to(device)
+        G = load_generator(gen, device)
         options = {"generator": gen.name, "scorer_ids": [sc.scorer_id for sc in scorers], **cfg.__dict__}
-        with stage_run(catalog, "score", options) as run_id:
-            for start in range(0, len(todo), cfg.batch_size):
-                ids = todo[start:start + cfg.batch_size]
+        batch_size = cfg.batch_size or default_batch_size(device, cpu=64, cuda=256)
+        with stage_run(catalog, "score", {**options, "batch_size": batch_size}) as run_id:
+            for start in range(0, len(todo), batch_size):
+                ids = todo[start:start + batch_size]
                 images = images_of(catalog, G, gen, ids, device)
                 rows: list[dict] = []
                 for sc in scorers:

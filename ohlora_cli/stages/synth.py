@@ -102,7 +102,7 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
     else:
         z, label = latents_for_seeds([cfg.seed], gen.z_dim, gen.label_size, cfg.labels)
         group, desc = None, f"seed {cfg.seed}"
-    w = map_to_w(load_generator(gen).to(device), z, label, device)[0]
+    w = map_to_w(load_generator(gen, device), z, label, device)[0]
     return Latent(gen, w, group, desc)
 
 
@@ -187,7 +187,7 @@ def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
     latent = resolve_latent(catalog, cfg, device)
     gen = latent.generator
     props, scales, ncols, captions, row_labels = plan(cfg)
-    G = load_generator(gen).to(device)
+    G = load_generator(gen, device)
     layers = cfg.layers
     if layers is not None and max(layers) >= gen.num_layers:
         raise UsageError(f"--layers goes up to {max(layers)} but {gen.name} has {gen.num_layers} layers",
@@ -220,7 +220,7 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     device = pick_device(cfg.device)
     latent = resolve_latent(catalog, cfg, device)
     gen = latent.generator
-    G = load_generator(gen).to(device)
+    G = load_generator(gen, device)
     ds = resolve_direction_set(catalog, gen, cfg.directions)
     group = cfg.group or infer_group(catalog, ds, latent, G, device) or latent.group
     directions, group = direction_matrix(catalog, ds, list(PROPERTIES), group)
