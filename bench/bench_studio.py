@@ -6,7 +6,7 @@ The latency is the page's own: from the slider's ``input`` event to the new imag
 (debounce, request, render, PNG, decode), read from ``window.studioStats``; the measured values follow
 in a second request, which each move waits for before the next.
 
-    python bench/bench_studio.py [--moves 40] [--moves-256 8] [--threads 2]
+    python bench/bench_studio.py [--moves 40] [--moves-256 8] [--threads N]
 """
 
 from __future__ import annotations
@@ -88,11 +88,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--moves", type=int, default=40)
     ap.add_argument("--moves-256", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="[default: what `ohlora studio` picks]")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     from playwright.sync_api import sync_playwright
+
+    from ohlora_cli.studio.serve import studio_threads
+
+    args.threads = args.threads or studio_threads()
+    torch.set_num_threads(args.threads)
 
     from ohlora_cli.catalog.db import open_catalog
     from ohlora_cli.studio.engine import Studio

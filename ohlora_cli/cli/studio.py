@@ -43,6 +43,9 @@ def studio(
     serve.check_host(host)
     if host not in ("127.0.0.1", "localhost", "::1"):
         say_err(f"warning: serving on {host}: anyone who can reach it can use the studio (no login)", quiet)
+    import torch
+
+    torch.set_num_threads(serve.studio_threads())
     cat = open_catalog(catalog, quiet=quiet)
     serve.serve(cat, catalog_arg=str(catalog), model=model, directions=directions, host=host, port=port,
                 device=device, quiet=quiet, on_ready=lambda url: say(f"ohlora studio at {url} (Ctrl-C stops it)"))

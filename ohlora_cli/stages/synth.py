@@ -39,7 +39,7 @@ from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.files import write_atomic
 from ohlora_cli.formats import read_latent_csv
-from ohlora_cli.images import contact_sheet, ensure_writable_dir, save_png
+from ohlora_cli.images import contact_sheet, ensure_writable_dir, gif_bytes, save_png
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.motion import PROPERTIES, expression_track
 from ohlora_cli.scoring.scorers import scorer_from_id
@@ -213,8 +213,6 @@ def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
 
 def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     """The original app's motion (docs/original.md §11) through ``targets``, rendered frame by frame into a GIF."""
-    from PIL import Image as PILImage
-
     t0 = time.perf_counter()
     ensure_writable_dir(cfg.animate.parent if str(cfg.animate.parent) else Path("."), "--animate")
     device = pick_device(cfg.device)
@@ -234,9 +232,7 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     frames = render(G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise, device=device,
                     dtype=cfg.dtype)
     render_fps = len(frames) / (time.perf_counter() - t_render)
-    scale = max(1, 128 // gen.resolution)
-    images = [PILImage.fromarray(f.repeat(scale, 0).repeat(scale, 1)) for f in frames]
-    write_atomic(cfg.animate, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                                                          duration=1000 // fps, loop=0))
+    data = gif_bytes(frames, gen.resolution, fps)
+    write_atomic(cfg.animate, lambda tmp: tmp.write_bytes(data))
     return SynthResult(cfg.animate, len(frames), f"{latent.description}, rendered at {render_fps:.0f} frames/s",
                        gen.name, ds.name, group, time.perf_counter() - t0)

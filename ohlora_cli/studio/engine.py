@@ -11,7 +11,6 @@ before anything is read; one :class:`Studio` serves every browser tab, one reque
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
 import re
@@ -46,7 +45,7 @@ from ohlora_cli.catalog.vectors import decode, encode
 from ohlora_cli.config import SynthConfig, parse_layers
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
-from ohlora_cli.images import contact_sheet
+from ohlora_cli.images import contact_sheet, gif_bytes, png_bytes
 from ohlora_cli.models.inference import latents_for_seeds, pick_device, render
 from ohlora_cli.motion import PROPERTIES, expression_track
 from ohlora_cli.scoring.scorers import scorer_from_id
@@ -202,26 +201,6 @@ def synth_command(cfg: SynthConfig, *, catalog: str, generator: str, directions:
     else:
         args += ["--out", str(cfg.out)]
     return " ".join(shlex.quote(a) for a in args)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """The bytes ``images.save_png`` writes."""
-    from PIL import Image as PILImage
-
-    buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def gif_bytes(frames: np.ndarray, resolution: int, fps: int = ANIMATION_FPS) -> bytes:
-    """The bytes ``stages.synth.animate`` writes for these frames."""
-    from PIL import Image as PILImage
-
-    scale = max(1, 128 // resolution)
-    images = [PILImage.fromarray(f.repeat(scale, 0).repeat(scale, 1)) for f in frames]
-    buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- the studio
