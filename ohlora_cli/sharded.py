@@ -9,11 +9,11 @@ from pathlib import Path
 
 from ohlora_cli.catalog.db import open_catalog
 from ohlora_cli.catalog.merge import MergeResult, check_shards, copy_rows, merge_shards
-from ohlora_cli.catalog.queries import stage_run
+from ohlora_cli.catalog.queries import options_json, stage_run
 from ohlora_cli.catalog.registry import resolve_generator
 from ohlora_cli.catalog.scores import unscored_ids
 from ohlora_cli.config import GenerateConfig, ScoreConfig
-from ohlora_cli.shards import Shard, finish, shard_catalogs, wait_for_all
+from ohlora_cli.shards import Shard, mark_done, shard_catalogs, wait_for_all
 from ohlora_cli.stages import generate, score
 
 
@@ -37,15 +37,12 @@ def merge_into(main_path: Path, shards: list[Path]) -> MergeResult:
         main.close()
 
 
-def _merge_when_all_done(main_path: Path, shard: Shard, outcome: ShardOutcome) -> ShardOutcome:
+def _merge_when_all_done(main_path: Path, shard: Shard, job: str, outcome: ShardOutcome) -> ShardOutcome:
     if shard.torchrun:
-        try:
-            wait_for_all(shard)
-            if shard.index == 0:
-                outcome.merged = merge_into(main_path, shard_catalogs(main_path, shard.count))
-                outcome.merged_into = Path(main_path)
-        finally:
-            finish(shard)
+        mark_done(main_path, shard, job)
+        if wait_for_all(main_path, shard, job):
+            outcome.merged = merge_into(main_path, shard_catalogs(main_path, shard.count))
+            outcome.merged_into = Path(main_path)
     return outcome
 
 
@@ -62,7 +59,8 @@ def generate_shard(main_path: Path, cfg: GenerateConfig, shard: Shard, *, advanc
                                   on_start=on_start, fit_references=False)
         finally:
             catalog.close()
-    return _merge_when_all_done(main_path, shard, ShardOutcome(shard, path, result))
+    return _merge_when_all_done(main_path, shard, f"generate {options_json(cfg)} of {shard.count}",
+                                ShardOutcome(shard, path, result))
 
 
 def score_shard(main_path: Path, cfg: ScoreConfig, shard: Shard, *, advance=None, on_start=None) -> ShardOutcome:
@@ -83,4 +81,5 @@ def score_shard(main_path: Path, cfg: ScoreConfig, shard: Shard, *, advance=None
             catalog.close()
     finally:
         main.close()
-    return _merge_when_all_done(main_path, shard, ShardOutcome(shard, path, result))
+    return _merge_when_all_done(main_path, shard, f"score {options_json(cfg)} of {shard.count}",
+                                ShardOutcome(shard, path, result))

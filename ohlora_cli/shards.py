@@ -6,7 +6,7 @@ into the main catalog (idempotently: every seed is stored once however often it 
 
 A worker learns its part from ``--shard K/N`` (machines launched by hand or by a scheduler) or from
 torchrun's RANK / WORLD_SIZE (``torchrun --nproc-per-node N -m ohlora_cli -- generate …``); under
-torchrun, rank 0 waits for every rank and then merges.  Parts are deterministic: seeds in contiguous
+torchrun, each rank leaves a marker when its shard is done, and rank 0 waits for all markers and merges.  Parts are deterministic: seeds in contiguous
 blocks, catalog images by id modulo N, so a restarted worker redoes only what its shard lacks.
 """
 
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from ohlora_cli.errors import UsageError
+from ohlora_cli.files import write_text_atomic
 
 SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -27,7 +28,7 @@ SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 class Shard:
     index: int  # 0 .. count - 1
     count: int
-    torchrun: bool = False  # launched by torchrun: rank 0 merges after a barrier
+    torchrun: bool = False  # launched by torchrun: rank 0 merges once every rank is done
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -86,20 +87,33 @@ def resolve_shard(flag: str | None, environ=os.environ) -> Shard | None:
     return Shard(shard.index, shard.count, torchrun=env is not None)
 
 
-def wait_for_all(shard: Shard) -> None:
-    """Under torchrun: block until every rank has finished its shard (a gloo barrier on the CPU)."""
-    if not shard.torchrun:
-        return
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=timedelta(hours=12))
-    dist.barrier()
+def done_marker(main: Path, shard: Shard) -> Path:
+    return shard.catalog_path(main).with_suffix(".done")
 
 
-def finish(shard: Shard) -> None:
-    if shard.torchrun:
-        import torch.distributed as dist
+def mark_done(main: Path, shard: Shard, job: str) -> None:
+    """Record that this shard finished ``job`` (its stage and options): rank 0 waits for every marker."""
+    write_text_atomic(done_marker(main, shard), job)
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+
+def wait_for_all(main: Path, shard: Shard, job: str, *, poll: float = 0.2, timeout: float = 12 * 3600) -> bool:
+    """Under torchrun, on rank 0: block until every rank's marker names this ``job``; True when rank 0
+    should merge.  (Markers, not a collective: a rank that torchrun restarts simply finishes and writes
+    its marker again, and a marker of another job — other options — does not count.)"""
+    if not shard.torchrun or shard.index != 0:
+        return False
+    others = [Shard(k, shard.count) for k in range(shard.count)]
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(_reads(done_marker(main, s)) == job for s in others):
+            return True
+        if time.monotonic() > deadline:
+            raise UsageError(f"not every shard finished within {timeout:g} s", "Check the other ranks' output")
+        time.sleep(poll)
+
+
+def _reads(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None

@@ -94,18 +94,16 @@ def test_filter_rules_on_normalised_scores(cli, catalog_path):
     (["score", "--detector", "mtcnn"], "the synthetic parser reads whole synthetic frames; it takes no face boxes. "
                                        "Use --detector mtcnn with --parser bisenet"),
 ])
-def test_bad_input(cli, catalog_path, args, message):
-    cli("generate", "--n", "3")
-    cli("score", "--scorers", "parser")
+def test_bad_input(cli, built_catalog, catalog_path, args, message):
+    built_catalog(["generate", "--n", "3"], ["score", "--scorers", "parser"])
     before = dump(catalog_path)
     r = cli(*args, ok=False)
     assert r.exit_code == 1 and r.stderr == f"Error: {message}\n"
     assert dump(catalog_path) == before
 
 
-def test_filter_name_must_be_new(cli, catalog_path):
-    cli("generate", "--n", "3")
-    cli("score", "--scorers", "parser")
+def test_filter_name_must_be_new(cli, built_catalog, catalog_path):
+    built_catalog(["generate", "--n", "3"], ["score", "--scorers", "parser"])
     cli("filter", "--name", "a", "--rule", "eyes>=-99")
     r = cli("filter", "--name", "a", "--rule", "eyes>=-99", ok=False)
     assert r.stderr == "Error: a selection named 'a' already exists. Pass another --name, or --replace\n"

@@ -11,14 +11,17 @@ from ohlora_cli.images import load_png
 
 
 @pytest.fixture
-def with_directions(cli, tmp_path):
-    """A catalog with 3 images and an ungrouped 'unit' set: eyes = e0, mouth = e1 (for the tiny generator)."""
-    cli("generate", "--n", "3")
+def with_directions(built_catalog, _catalog_store):
+    """A catalog with 3 images and an ungrouped 'unit' set: eyes = e0, mouth = e1 (for the tiny generator;
+    built once per session, copied for each test)."""
+    folder = _catalog_store["root"] / "unit-eyes-mouth"
+    folder.mkdir(exist_ok=True)
     for i, prop in enumerate(("eyes", "mouth")):
         v = np.zeros((1, 512), np.float32)
         v[0, i] = 1.0
-        np.save(tmp_path / f"{prop}.npy", v)
-    cli("vectorfind", "import-npy", tmp_path / "eyes.npy", tmp_path / "mouth.npy", "--name", "unit")
+        np.save(folder / f"{prop}.npy", v)
+    built_catalog(["generate", "--n", "3"],
+                  ["vectorfind", "import-npy", str(folder / "eyes.npy"), str(folder / "mouth.npy"), "--name", "unit"])
 
 
 def test_edit_wp_math():
@@ -132,9 +135,10 @@ def test_animate_writes_the_motion_as_gif(cli, with_directions, tmp_path):
     # the 'unit' set has no pose direction: animation needs all three
     r = cli("synth", "--seed", "2", "--animate", "a.gif", "--target", "mouth=1.8", ok=False)
     assert r.stderr == "Error: unknown property 'pose' for direction set unit. It has eyes, mouth\n"
-    v = np.zeros((1, 512), np.float32)
-    v[0, 2] = 1.0
-    np.save(tmp_path / "pose.npy", v)
+    for i, prop in enumerate(("eyes", "mouth", "pose")):
+        v = np.zeros((1, 512), np.float32)
+        v[0, i] = 1.0
+        np.save(tmp_path / f"{prop}.npy", v)
     cli("vectorfind", "import-npy", tmp_path / "eyes.npy", tmp_path / "mouth.npy", tmp_path / "pose.npy",
         "--name", "unit3")
     r = cli("synth", "--seed", "2", "--animate", "a.gif", "--target", "mouth=1.8,eyes=1", "--directions", "unit3")

@@ -34,15 +34,18 @@ BASE = "http://127.0.0.1:8765"
 
 
 @pytest.fixture
-def studio_catalog(cli, tmp_path, catalog_path):
-    """3 images of the tiny generator and an ungrouped 'unit' set: eyes = e0, mouth = e1, pose = e2."""
-    cli("generate", "--n", "3")
+def studio_catalog(built_catalog, _catalog_store):
+    """3 images of the tiny generator and an ungrouped 'unit' set: eyes = e0, mouth = e1, pose = e2
+    (built once per session, copied for each test)."""
+    folder = _catalog_store["root"] / "unit-directions"
+    folder.mkdir(exist_ok=True)
     for i, prop in enumerate(("eyes", "mouth", "pose")):
         v = np.zeros((1, 512), np.float32)
         v[0, i] = 1.0
-        np.save(tmp_path / f"{prop}.npy", v)
-    cli("vectorfind", "import-npy", *(tmp_path / f"{p}.npy" for p in ("eyes", "mouth", "pose")), "--name", "unit")
-    return catalog_path
+        np.save(folder / f"{prop}.npy", v)
+    return built_catalog(["generate", "--n", "3"],
+                         ["vectorfind", "import-npy", *(str(folder / f"{p}.npy") for p in ("eyes", "mouth", "pose")),
+                          "--name", "unit"])
 
 
 @pytest.fixture
