@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from ohlora_cli.images import load_png
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
     r = cli("demo", "--out", "d", "--n", "120", "--groups", "2", "--finetune-steps", "2", "--cases", "2",
             "--model", "synthetic-base")

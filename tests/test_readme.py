@@ -6,6 +6,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -33,6 +35,7 @@ def test_readme_top_has_the_two_commands():
     assert "python -m pytest" in (README.parent / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_readme_tour_runs_as_written(cli, monkeypatch):
     monkeypatch.delenv("OHLORA_CATALOG")  # the README uses the default ./ohlora.db
     monkeypatch.delenv("OHLORA_MODEL")  # ... and the default generator

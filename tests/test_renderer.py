@@ -195,6 +195,7 @@ def test_render_to_dir_unwritable(tmp_path):
         render_to_dir(blocker / "set", n=1, resolution=32)
 
 
+@pytest.mark.slow
 def test_algorithms_recover_attributes():
     """Ground truth: algorithm 2 on the true maps/images recovers the attributes (64 x 64, 2,000 faces)."""
     seeds = np.arange(2000)

@@ -308,6 +308,7 @@ def test_cli_refuses_wildcard_and_busy_ports(cli):
     assert r.exit_code == 1 and "Pass another --port, or --port 0 for a free one" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_prints_its_url_and_stops_on_ctrl_c(studio_catalog, tmp_path):
     env = {**os.environ, "OHLORA_CATALOG": str(studio_catalog)}
     proc = subprocess.Popen([sys.executable, "-m", "ohlora_cli", "studio", "--port", "0"], stdout=subprocess.PIPE,

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ohlora_cli.synthetic import renderer
-from ohlora_cli.synthetic.latent_code import (LATENT_ATTRIBUTES, attribute_stats, attributes_from_latent,
-                                              labels_from_attributes)
+from ohlora_cli.synthetic.latent_code import (
+    LATENT_ATTRIBUTES,
+    attribute_stats,
+    attributes_from_latent,
+    labels_from_attributes,
+)
 from ohlora_cli.synthetic.train_base import oversample_rare, rare_tails
 
 
@@ -40,6 +45,7 @@ def test_labels_are_normalised_attributes():
     assert np.abs(labels.mean(0)).max() < 0.1 and np.abs(labels.std(0) - 1).max() < 0.1
 
 
+@pytest.mark.slow
 def test_latent_probe_is_trained_and_resumed(tmp_path):
     """The warm-up's linear probe (w → z[:, :5] and the labels) is trained with G, logged and saved in the
     resumable state; without it the row has no probe figure.  (Its effect — z[:, :5] decodable from w,
@@ -81,8 +87,8 @@ def test_decodability_is_held_out_r2():
 def test_generated_faces_for_the_filter_cnns_carry_their_intended_labels():
     """``train_synthetic --generator``: generated faces (resized to the CNNs' 64 px) with the hand labels
     their z asks for under the base recipe's fixed map; the same seeds give the same faces and labels."""
-    from ohlora_cli.models.inference import latents_for_seeds
     from ohlora_cli.catalog.registry import embedded_generators
+    from ohlora_cli.models.inference import latents_for_seeds
     from ohlora_cli.synthetic.train_cnns import generated_set
 
     tiny = embedded_generators()["tiny"].path  # 32 px, label 7
@@ -120,7 +126,10 @@ def test_hair_texture_stats_are_the_seeds_hairstyle_score():
     renderer's true maps), and it does not care where the strands lie: a shifted texture keeps it."""
     import torch
 
-    from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
+    from ohlora_cli.properties.algorithms import (
+        PROPERTY_NAMES,
+        compute_properties_batch,
+    )
     from ohlora_cli.synthetic.train_base import hair_texture_stats, to_tensor
 
     seeds = np.arange(40)
@@ -150,8 +159,12 @@ def test_warmup_anchor_regularises_every_g_update_and_resumes(tmp_path):
 
     import torch
 
-    from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, \
-        StyleGANGenerator
+    from ohlora_cli.models.stylegan import (
+        DiscriminatorConfig,
+        GeneratorConfig,
+        StyleGANDiscriminator,
+        StyleGANGenerator,
+    )
     from ohlora_cli.synthetic.train_base import RenderedFaces, WarmupAnchor
     from ohlora_cli.training.gan import GanTrainer, TrainConfig
 
