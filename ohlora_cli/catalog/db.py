@@ -7,6 +7,7 @@ upgrade catalogs on its own.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
-from ohlora_cli.errors import CatalogError, CatalogLockedError, SchemaError
+from ohlora_cli.errors import CatalogError, CatalogLockedError, SchemaError, UsageError
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
@@ -54,7 +55,18 @@ def head_revision() -> str:
 
 
 def busy_timeout() -> float:
-    return float(os.environ.get("OHLORA_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT_S))
+    """Seconds a writer waits for another one (``OHLORA_BUSY_TIMEOUT``, default 30)."""
+    text = os.environ.get("OHLORA_BUSY_TIMEOUT")
+    if text is None:
+        return DEFAULT_BUSY_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and 0 <= value <= 86400):
+        raise UsageError(f"OHLORA_BUSY_TIMEOUT={text!r} is not a number of seconds in 0..86400",
+                         "Set it to e.g. 30, or unset it")
+    return value
 
 
 def _make_engine(path: Path) -> Engine:

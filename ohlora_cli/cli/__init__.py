@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
+from ohlora_cli import __version__
 from ohlora_cli.errors import OhloraError
 
 
@@ -24,6 +25,19 @@ app = typer.Typer(cls=_OhloraGroup, no_args_is_help=True, add_completion=False, 
                   help="Build a controllable virtual face: generate → score → filter → finetune → vectorfind → "
                        "synth, every step recorded in a SQLite catalog.",
                   epilog="Example: ohlora generate --n 100  |  ohlora synth --seed 3 --eyes 1.2 --out face.png")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ohlora {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Build a controllable virtual face: generate → score → filter → finetune → vectorfind → synth, every
+    step recorded in a SQLite catalog."""
 
 
 def _register() -> None:
