@@ -12,8 +12,8 @@ def test_version(cli):
     assert cli("--version").stdout == f"ohlora {__version__}\n"
 
 
-@pytest.mark.parametrize("value", ["abc", "inf", "nan", "-1", "1e9", ""])
-@pytest.mark.parametrize("args", [["catalog", "status"], ["generate", "--n", "2"], ["score"]], ids=lambda a: a[0])
+@pytest.mark.parametrize("value, args", [(v, ["catalog", "status"]) for v in ("abc", "inf", "nan", "-1", "1e9", "")]
+                         + [("abc", ["generate", "--n", "2"]), ("nan", ["score"])], ids=str)
 def test_bad_busy_timeout_is_one_line(cli, catalog_path, monkeypatch, value, args):
     cli("generate", "--n", "2", "--quiet")
     before = dump(catalog_path)
