@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ohlora_cli.synthetic.latent_code import LABEL_ATTRIBUTES
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LABEL_DIMS = {"eyes": 0, "mouth": 3, "pose": 4}
+LABEL_DIMS = {p: LABEL_ATTRIBUTES.index(p) for p in ("eyes", "mouth", "pose")}
 
 
 def cli(*args: str) -> None:
@@ -37,18 +39,13 @@ def label_directions(out: Path) -> list[Path]:
     """synthetic-base's label axes for eyes / mouth / pose, mapped into w (as in tests/test_studio_browser.py)."""
     from ohlora_cli.catalog.registry import embedded_generators
     from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.inference import latents_for_seeds, map_to_w
+    from ohlora_cli.models.inference import label_directions as label_directions_of
 
     G = load_checkpoint(embedded_generators()["synthetic-base"].path).build_generator()
-    z, label = latents_for_seeds(range(1000, 1064), 512, 7)
-    w0 = map_to_w(G, z, label)
-    files = []
-    for prop, k in LABEL_DIMS.items():
-        moved = label.copy()
-        moved[:, k] += 1
-        d = (map_to_w(G, z, moved) - w0).mean(0)
-        files.append(out / f"{prop}.npy")
-        np.save(files[-1], (d / np.linalg.norm(d))[None].astype(np.float32))
+    vectors = label_directions_of(G, list(LABEL_DIMS.values()), range(1000, 1064))
+    files = [out / f"{prop}.npy" for prop in LABEL_DIMS]
+    for path, v in zip(files, vectors):
+        np.save(path, v[None])
     return files
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ohlora_cli.synthetic.latent_code import LABEL_ATTRIBUTES
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LABEL_DIMS = {"eyes": 0, "mouth": 3, "pose": 4}  # synthetic/latent_code.LABEL_ATTRIBUTES
+LABEL_DIMS = {p: LABEL_ATTRIBUTES.index(p) for p in ("eyes", "mouth", "pose")}
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None,
@@ -26,18 +28,13 @@ def label_directions(out: Path, model: str = "synthetic-base", n: int = 64) -> l
     w(label + e_k) - w(label) over n seeds), as PROPERTY.npy files for ``vectorfind import-npy``."""
     from ohlora_cli.catalog.registry import embedded_generators
     from ohlora_cli.models.checkpoints import load_checkpoint
-    from ohlora_cli.models.inference import latents_for_seeds, map_to_w
+    from ohlora_cli.models.inference import label_directions as label_directions_of
 
     G = load_checkpoint(embedded_generators()[model].path).build_generator()
-    z, label = latents_for_seeds(range(1000, 1000 + n), G.cfg.z_dim, G.cfg.label_size)
-    w0 = map_to_w(G, z, label)
-    files = []
-    for prop, k in LABEL_DIMS.items():
-        moved = label.copy()
-        moved[:, k] += 1.0
-        d = (map_to_w(G, z, moved) - w0).mean(0)
-        files.append(out / f"{prop}.npy")
-        np.save(files[-1], (d / np.linalg.norm(d))[None].astype(np.float32))
+    vectors = label_directions_of(G, list(LABEL_DIMS.values()), range(1000, 1000 + n))
+    files = [out / f"{prop}.npy" for prop in LABEL_DIMS]
+    for path, v in zip(files, vectors):
+        np.save(path, v[None])
     return files
 
 

@@ -23,7 +23,7 @@ from ohlora_cli.errors import UsageError
 from ohlora_cli.models.devices import pick_device, to_host
 from ohlora_cli.models.stylegan import NoiseMode, StyleGANGenerator, to_uint8
 
-__all__ = ["latents_for_seeds", "pick_device", "map_to_w", "synthesize", "render"]
+__all__ = ["latents_for_seeds", "pick_device", "map_to_w", "synthesize", "render", "label_directions"]
 
 LabelMode = Literal["random", "zero", "none"]
 DType = Literal["fp32", "bf16", "fp16"]
@@ -85,3 +85,17 @@ def synthesize(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, *, psi: float
 def render(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, **kwargs) -> np.ndarray:
     """w or wp → uint8 RGB images (N, R, R, 3), the seed's post-processing."""
     return to_uint8(synthesize(G, w, **kwargs))
+
+
+def label_directions(G: StyleGANGenerator, label_dims: list[int], seeds) -> np.ndarray:
+    """(K, w_dim) unit directions in w along which a conditional generator's label dims move: the mean of
+    w(label + e_k) - w(label) over ``seeds`` (e.g. directions for a studio or a test without vectorfind)."""
+    z, label = latents_for_seeds(seeds, G.cfg.z_dim, G.cfg.label_size)
+    w0 = map_to_w(G, z, label)
+    out = []
+    for k in label_dims:
+        moved = label.copy()
+        moved[:, k] += 1.0
+        d = (map_to_w(G, z, moved) - w0).mean(0)
+        out.append(d / np.linalg.norm(d))
+    return np.stack(out).astype(np.float32)
