@@ -100,3 +100,47 @@ def built_catalog(_catalog_store, catalog_path):
         return catalog_path
 
     return build
+
+
+def catalog_rows(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, for comparing a catalog before and after a command."""
+    if not Path(path).exists():
+        return {}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()
+
+
+def assert_unchanged(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> None:
+    """The catalog holds what it held, except a run row that records a failure (status 'failed')."""
+    assert before.keys() == after.keys(), (before.keys(), after.keys())
+    for table in before:
+        if table == "runs":
+            added = [r for r in after[table] if r not in before[table]]
+            assert all("failed" in r for r in added), added
+            assert all(r in after[table] for r in before[table])
+        else:
+            assert after[table] == before[table], table
+
+
+def assert_one_line_error(result, message: str | None = None, *, code: int = 1, startswith: bool = False) -> str:
+    """Exit ``code``, no traceback, the last stderr line ``Error: …`` (and exactly ``message`` if given).
+
+    The CLI's last-resort line for an unexpected exception ("internal error …") never passes.
+    """
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines, result.stdout
+    last = lines[-1].strip() if code == 2 else lines[-1]
+    assert last.startswith("Error:"), result.stderr
+    assert "internal error (" not in last, last
+    if message is not None:
+        if startswith:
+            assert last.startswith(message), (last, message)
+        else:
+            assert last == message, (last, message)
+    return last
