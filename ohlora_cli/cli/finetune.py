@@ -48,6 +48,16 @@ def finetune(
     d_model: Annotated[str | None, typer.Option("--d-model", help="Discriminator file when the generator file has "
                                                                   "none (e.g. stylegan_dis_fine_tuned_v1.pth).")]
     = None,
+    augment: Annotated[str, typer.Option("--augment", help="What D sees: none (the original) | diffaug (colour, "
+                                                           "translation, cutout on every image) | ada (the same "
+                                                           "kinds with a probability steered toward r_t = "
+                                                           "--ada-target).")] = "none",
+    ada_target: Annotated[float, typer.Option("--ada-target", help="ada: the r_t = E[sign(D(real))] to hold.")] = 0.6,
+    ada_speed: Annotated[float, typer.Option("--ada-speed", help="ada: thousands of images for p to go 0 -> 1.")]
+    = 2.0,
+    holdout: Annotated[int, typer.Option("--holdout", help="Selection images kept out of training to measure D's "
+                                                           "held-out AUROC (0 = train on all, as the original).")]
+    = 0,
     new_d: Annotated[bool, typer.Option("--new-d", help="Start a freshly initialised discriminator.")] = False,
     from_original: Annotated[bool, typer.Option("--from-original", help="Make an unconditional GenForce model "
                                                                         "conditional first (new label weights, the original's v1 recipe).")] = False,
@@ -78,12 +88,13 @@ def finetune(
                                train=tuple(train or ()), freeze=tuple(freeze or ()), seed=seed, d_model=d_model,
                                new_d=new_d, from_original=from_original, monitor_every=monitor_every,
                                monitor_n=monitor_n, checkpoint_every=checkpoint_every, log_every=log_every,
-                               resume=resume, device=device)
+                               resume=resume, device=device, augment=augment, ada_target=ada_target,
+                               ada_speed_kimg=ada_speed, holdout=holdout)
     cat = open_catalog(catalog, quiet=quiet)
     root = runs or Path(catalog).parent / "runs"
 
     def log(row: dict) -> None:
-        keys = ("step", "d_loss", "g_loss", "d_auroc", "mean_gender", "mean_quality", "mean_age", "mean_glass",
+        keys = ("step", "d_loss", "g_loss", "d_auroc", "r_t", "ada_p", "holdout_auroc", "mean_gender", "mean_quality", "mean_age", "mean_glass",
                 "pass_rate")
         say_err("  ".join(f"{k} {row[k]}" for k in keys if k in row), quiet)
 

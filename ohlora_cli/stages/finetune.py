@@ -52,6 +52,7 @@ from ohlora_cli.models.stylegan import (
 )
 from ohlora_cli.rules import DEFAULT_RULES, apply_rules, parse_rule
 from ohlora_cli.scoring.scorers import FILTER_PROPERTIES, FilterCnnScorer
+from ohlora_cli.training.augment import AUGMENTS
 from ohlora_cli.training.gan import (
     GanTrainer,
     TrainConfig,
@@ -101,6 +102,10 @@ class FinetuneConfig:
     log_every: int = 25
     resume: bool = False
     device: str = "auto"
+    augment: str = "none"  # none | diffaug | ada: what D sees (training.augment); none is the original's
+    ada_target: float = 0.6
+    ada_speed_kimg: float = 2.0
+    holdout: int = 0  # selection images kept out of training, for D's held-out AUROC in stats.jsonl
     time_limit_s: float | None = field(init=False, default=None)  # --time, resolved once
 
     def __post_init__(self) -> None:
@@ -130,6 +135,14 @@ class FinetuneConfig:
             raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 8")
         if not self.lr > 0 or self.r1 < 0 or not 0 <= self.ema < 1:
             raise UsageError("--lr must be > 0, --r1 >= 0 and --ema in [0, 1)", "Check the training options")
+        if self.augment not in AUGMENTS:
+            raise UsageError(f"--augment {self.augment!r} is not an augmentation", f"Use one of: {', '.join(AUGMENTS)}")
+        if not (math.isfinite(self.ada_target) and 0 < self.ada_target < 1) or \
+                not (math.isfinite(self.ada_speed_kimg) and 0 < self.ada_speed_kimg <= 1e6):
+            raise UsageError("--ada-target must be in (0, 1) and --ada-speed a positive number of kimg",
+                             "Pass e.g. --ada-target 0.6 --ada-speed 2")
+        if self.holdout < 0:
+            raise UsageError(f"--holdout must be 0 or more, got {self.holdout}", "Pass e.g. --holdout 32")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.out):
             raise UsageError(f"--out {self.out!r} is not a usable name", "Use letters, digits, '-', '_' or '.'")
 
@@ -243,6 +256,21 @@ class SelectionImages:
         x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
         y = torch.from_numpy(self.labels[idx]) if self.labels is not None else None
         return x, y
+
+
+def split_holdout(images: np.ndarray, labels: np.ndarray | None, n: int, seed: int):
+    """(training images, labels, held-out (images, labels) as tensors in [-1, 1] or None): ``n`` images
+    drawn by a seeded permutation; refuses a hold-out that leaves fewer than 2 images to train on."""
+    if n <= 0:
+        return images, labels, None
+    if n > len(images) - 2:
+        raise UsageError(f"--holdout {n} leaves fewer than 2 of the selection's {len(images)} images to train on",
+                         f"Pass --holdout {max(0, len(images) // 10)} or a larger selection")
+    order = np.random.default_rng([seed, 13]).permutation(len(images))
+    keep, held = np.sort(order[n:]), np.sort(order[:n])
+    x = torch.from_numpy(images[held]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    y = torch.from_numpy(labels[held]) if labels is not None else None
+    return images[keep], (labels[keep] if labels is not None else None), (x, y)
 
 
 def check_selection(catalog: Catalog, selection: str, gen: Generator) -> list[int]:
@@ -394,11 +422,13 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     if images.shape[1] != G.cfg.resolution:
         raise UsageError(f"selection images are {images.shape[1]}px, the generator makes {G.cfg.resolution}px",
                          "Fine-tune the generator the selection came from")
-    steps = steps_for(cfg, len(ids))
+    images, labels, holdout = split_holdout(images, labels, cfg.holdout, cfg.seed)
+    steps = steps_for(cfg, len(images))
     tcfg = TrainConfig(steps=steps, batch_size=cfg.batch, lr=cfg.lr, r1_gamma=cfg.r1, r1_every=cfg.r1_every,
                        style_mixing_prob=PRESETS[cfg.preset].style_mixing, ema_decay=cfg.ema, seed=cfg.seed,
                        checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
-                       g_train=tuple(g_names), d_train=tuple(d_names))
+                       g_train=tuple(g_names), d_train=tuple(d_names), augment=cfg.augment,
+                       ada_target=cfg.ada_target, ada_speed_kimg=cfg.ada_speed_kimg)
     if cfg.resume:
         run_dir = latest_run_dir(root, cfg.out)
         if run_dir is None:
@@ -424,7 +454,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
 
     G, D = G.to(device), D.to(device)
     trainer = GanTrainer(G, D, SelectionImages(images, labels, cfg.seed), tcfg, run_dir, log=_log,
-                         monitor=monitor, monitor_every=cfg.monitor_every)
+                         monitor=monitor, monitor_every=cfg.monitor_every, holdout=holdout)
     if trainer.G_ema is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
         trainer.G_ema.load_state_dict(G.state_dict())
     limit = cfg.time_limit_s

@@ -31,6 +31,13 @@ from ohlora_cli.files import write_atomic, write_text_atomic
 from ohlora_cli.models.checkpoints import read_file
 from ohlora_cli.models.devices import to_host
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.training.augment import (
+    AUGMENTS,
+    AdaController,
+    ada_augment,
+    diffaug,
+    overfit_heuristic,
+)
 from ohlora_cli.training.presets import PRESETS
 
 BatchSource = Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]]
@@ -101,11 +108,16 @@ class TrainConfig:
     g_train: tuple[str, ...] = ("*",)
     d_train: tuple[str, ...] = ("*",)
     noise_mode: str = "random"
+    augment: str = "none"  # none | diffaug | ada (training.augment), applied to D's inputs, reals and fakes alike
+    ada_target: float = 0.6
+    ada_speed_kimg: float = 2.0
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.batch_size <= 0:
             raise UsageError("training needs a positive number of steps and batch size",
                              "Pass e.g. --steps 1000 --batch-size 8")
+        if self.augment not in AUGMENTS:
+            raise UsageError(f"unknown augmentation {self.augment!r}", f"Use one of: {', '.join(AUGMENTS)}")
 
     def resume_key(self) -> dict:
         """The fields a resumed run must share with the interrupted one (all but ``steps``)."""
@@ -135,8 +147,11 @@ class GanTrainer:
     def __init__(self, G: StyleGANGenerator, D: StyleGANDiscriminator, source: BatchSource, cfg: TrainConfig,
                  run_dir: Path, *, log: Callable[[dict], None] | None = None,
                  monitor: Callable[[int, StyleGANGenerator], dict] | None = None, monitor_every: int = 0,
-                 g_regulariser: GRegulariser | None = None) -> None:
+                 g_regulariser: GRegulariser | None = None,
+                 holdout: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> None:
         self.G, self.D, self.source, self.cfg, self.run_dir = G, D, source, cfg, Path(run_dir)
+        self.holdout = holdout  # real images (and labels) D never trains on: its held-out AUROC at each log line
+        self.ada = AdaController(target=cfg.ada_target, speed_kimg=cfg.ada_speed_kimg) if cfg.augment == "ada" else None
         self.g_regulariser = g_regulariser
         self.log, self.monitor, self.monitor_every = log, monitor, monitor_every
         self.g_names = set(select_parameters(G, cfg.g_train))
@@ -163,7 +178,8 @@ class GanTrainer:
                 "g_config": self.G.cfg.to_dict(), "d_config": self.D.cfg.to_dict(),
                 "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
                 "generator_smooth": self.G_ema.state_dict() if self.G_ema is not None else None,
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "ada": self.ada.state() if self.ada is not None else None}
 
     def save(self) -> None:
         state = self.state()
@@ -189,6 +205,8 @@ class GanTrainer:
             self.G_ema.load_state_dict(state["generator_smooth"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.ada is not None and state.get("ada") is not None:
+            self.ada.load(state["ada"])
         self.step = self._saved_step = int(state["step"])
 
     # -- one step ----------------------------------------------------------------------------
@@ -198,11 +216,12 @@ class GanTrainer:
         the same z on any device, and moved)."""
         return next(self.G.parameters()).device
 
-    def _fake(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
+    def _fake(self, n: int, labels: torch.Tensor | None, rng: np.random.Generator, *,
+              track: bool = True) -> torch.Tensor:
         G, cfg = self.G, self.cfg
         z = torch.randn(n, G.cfg.z_dim).to(self.device)
         w = G.mapping(z, labels)
-        if cfg.w_avg_decay < 1:
+        if track and cfg.w_avg_decay < 1:
             G.truncation.update_w_avg(w, cfg.w_avg_decay)
         wp = G.truncation(w)
         if cfg.style_mixing_prob > 0 and rng.uniform() < cfg.style_mixing_prob:
@@ -210,6 +229,39 @@ class GanTrainer:
             wp2 = G.truncation(G.mapping(torch.randn(n, G.cfg.z_dim).to(self.device), labels))
             wp = torch.cat([wp[:, :cut], wp2[:, cut:]], dim=1)
         return G.synthesis(wp, cfg.noise_mode)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees: ``x`` through the run's augmentation (differentiable in ``x``)."""
+        if self.cfg.augment == "diffaug":
+            return diffaug(x)
+        if self.ada is not None:
+            return ada_augment(x, self.ada.p)
+        return x
+
+    def holdout_metrics(self) -> dict:
+        """D on held-out reals vs as many fresh fakes (no augmentation): AUROC and r_t of the held-out set.
+        Near 0.5 / 0: D cannot tell them apart; held-out AUROC far below the training batch's: D memorises."""
+        if self.holdout is None:
+            return {}
+        real, labels = self.holdout
+        real = real.to(self.device)
+        labels = labels.to(self.device) if labels is not None else None
+        was_training = self.D.training
+        self.D.eval()
+        with torch.no_grad():
+            state = torch.random.get_rng_state()
+            torch.manual_seed(_step_seed(self.cfg.seed + 1, self.step))
+            rs, fs = [], []
+            for i in range(0, real.shape[0], self.cfg.batch_size):
+                r = real[i:i + self.cfg.batch_size]
+                lab = labels[i:i + self.cfg.batch_size] if labels is not None else None
+                rs.append(to_host(self.D(r, lab).flatten()))
+                fs.append(to_host(self.D(self._fake(r.shape[0], lab, np.random.default_rng(0), track=False),
+                                         lab).flatten()))
+            torch.random.set_rng_state(state)
+        self.D.train(was_training)
+        rs, fs = np.concatenate(rs), np.concatenate(fs)
+        return {"holdout_auroc": round(auroc(rs, fs), 4), "holdout_r_t": round(float(np.sign(rs).mean()), 4)}
 
     def train_step(self) -> dict:
         cfg, G, D = self.cfg, self.G, self.D
@@ -226,8 +278,8 @@ class GanTrainer:
             fake = self._fake(n, labels, rng)
         do_r1 = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
         real_in = real.detach().requires_grad_(do_r1)
-        real_score = D(real_in, labels)
-        fake_score = D(fake, labels)
+        real_score = D(self._augment(real_in), labels)
+        fake_score = D(self._augment(fake), labels)
         d_loss = F.softplus(fake_score).mean() + F.softplus(-real_score).mean()
         if do_r1:
             grad, = torch.autograd.grad(real_score.sum(), real_in, create_graph=True)
@@ -235,12 +287,14 @@ class GanTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
+        r_t = overfit_heuristic(real_score)
+        ada_p = self.ada.update(real_score) if self.ada is not None else None
         # G steps
         _set_trainable(D, self.d_names, False)
         _set_trainable(G, self.g_names, True)
         repeats, reg = 0, None
         while True:
-            g_loss = F.softplus(-D(self._fake(n, labels, rng), labels)).mean()
+            g_loss = F.softplus(-D(self._augment(self._fake(n, labels, rng)), labels)).mean()
             total = g_loss
             if self.g_regulariser is not None:
                 reg = self.g_regulariser(self.step)
@@ -261,7 +315,8 @@ class GanTrainer:
         rs, fs = to_host(real_score.flatten()), to_host(fake_score.flatten())
         return {"step": self.step, "kimg": round(self.step * n / 1000, 4), "d_loss": round(float(to_host(d_loss)), 5),
                 "g_loss": round(float(to_host(g_loss)), 5), "g_repeats": repeats, "real_score": round(float(rs.mean()), 5),
-                "fake_score": round(float(fs.mean()), 5), "d_auroc": round(auroc(rs, fs), 4),
+                "fake_score": round(float(fs.mean()), 5), "d_auroc": round(auroc(rs, fs), 4), "r_t": round(r_t, 4),
+                **({"ada_p": round(ada_p, 4)} if ada_p is not None else {}),
                 **({"g_reg": round(float(to_host(reg)), 5)} if reg is not None else {})}
 
     # -- the loop ------------------------------------------------------------------------------
@@ -292,6 +347,7 @@ class GanTrainer:
                 kimg = (self.step - tick_step) * self.cfg.batch_size / 1000
                 last["sec_per_kimg"] = round((now - tick_t) / kimg, 2) if kimg else None
                 tick_t, tick_step = now, self.step
+                last.update(self.holdout_metrics())
                 if self.monitor is not None and self.monitor_every and self.step % self.monitor_every == 0:
                     last.update(self.monitor(self.step, self.G_ema or self.G))
                 with open(stats_path, "a") as f:
