@@ -121,3 +121,31 @@ def test_register_cli_records_sha_and_architecture(tmp_path, cli, catalog_path):
     r = cli("model", "register", tmp_path / "other.pt", "--name", "mine", ok=False)
     assert r.stderr == "Error: a generator named 'mine' is already registered with another file. Pass a different --name\n"
     assert "mine" in cli("model", "list").stdout
+
+
+@pytest.mark.parametrize("label_size, group", [(3, 16), (0, 4)], ids=["conditional-original-v3", "unconditional-v1"])
+def test_bare_discriminator_files_get_the_originals_mbstd_group(tmp_path, label_size, group):
+    """The original V3's conditional D uses minibatch-std groups of 16, which its state dict does not record."""
+    from ohlora_cli.models.checkpoints import load_discriminator
+    from ohlora_cli.models.stylegan import DiscriminatorConfig, StyleGANDiscriminator
+
+    torch.manual_seed(0)
+    D = StyleGANDiscriminator(DiscriminatorConfig(16, label_size=label_size, mbstd_group_size=group, fmaps_base=64,
+                                                  fmaps_max=16)).eval()
+    torch.save(D.state_dict(), tmp_path / "d.pth")
+    loaded = load_discriminator(tmp_path / "d.pth").eval()
+    assert loaded.cfg.mbstd_group_size == group
+    x = torch.randn(16, 3, 16, 16)
+    y = torch.randn(16, label_size) if label_size else None
+    assert torch.equal(loaded(x, y), D(x, y))
+
+
+def test_an_ohlora_files_discriminator_keeps_its_recorded_config(tmp_path):
+    from ohlora_cli.models.checkpoints import load_discriminator, save_checkpoint
+    from ohlora_cli.models.stylegan import DiscriminatorConfig, GeneratorConfig, StyleGANDiscriminator, StyleGANGenerator
+
+    G = StyleGANGenerator(GeneratorConfig(16, z_dim=16, w_dim=16, label_size=3, mapping_layers=2, mapping_fmaps=16,
+                                          fmaps_base=64, fmaps_max=16))
+    D = StyleGANDiscriminator(DiscriminatorConfig(16, label_size=3, mbstd_group_size=2, fmaps_base=64, fmaps_max=16))
+    save_checkpoint(tmp_path / "g.pt", G, D=D)
+    assert load_discriminator(tmp_path / "g.pt").cfg.mbstd_group_size == 2

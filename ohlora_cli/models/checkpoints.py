@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +125,21 @@ def load_checkpoint(path: Path | str, *, g_overrides: dict | None = None) -> Loa
     return LoadedCheckpoint(kind, g_cfg, g_state, d_cfg, d_state if d_cfg else None)
 
 
+ORIGINAL_CONDITIONAL_MBSTD_GROUP = 16
+"""The original V3's conditional D is built with ``minibatch_std_group_size=16`` (docs/original.md §3), which
+its bare state dict does not record; a bare conditional D file is read with it (GenForce's default is 4)."""
+
+
 def load_discriminator(path: Path | str) -> StyleGANDiscriminator:
     """A discriminator kept in its own file (the original's ``stylegan_dis_*.pth``, a GenForce
     checkpoint's ``discriminator`` or an ohlora file), architecture inferred from shapes."""
     obj = read_file(path)
     state = obj.get("discriminator", obj) if isinstance(obj, dict) else None
     d_cfg = infer_discriminator_config(state) if isinstance(state, dict) else None
+    if d_cfg is not None and isinstance(obj.get("d_config"), dict):  # an ohlora file records its D
+        d_cfg = _config_from_dict(DiscriminatorConfig, {**d_cfg.to_dict(), **obj["d_config"]})
+    elif d_cfg is not None and state is obj and d_cfg.label_size:
+        d_cfg = replace(d_cfg, mbstd_group_size=ORIGINAL_CONDITIONAL_MBSTD_GROUP)
     if d_cfg is None:
         raise CheckpointError(f"{path} holds no discriminator weights",
                               "Pass the original's stylegan_dis_*.pth or a GenForce checkpoint")
