@@ -357,7 +357,35 @@ def predict(model: CNNModel, images: np.ndarray, *, device: str | torch.device =
     return out[:, 0] if width == 1 else out
 
 
-__all__ = ["FilterCNN", "PropertyScoreCNN", "PropertySubCNN", "HairstyleCNN", "HairstyleTower", "TowerSpec",
+
+def _hidden(model: "PropertyScoreCNN", x: torch.Tensor) -> torch.Tensor:
+    parts = [getattr(model, name).fc1(getattr(model, name)._features(x))
+             for name in PROPERTY_OUTPUT_ORDER if name != "hairstyle_score_cnn"]
+    hs = model.hairstyle_score_cnn
+    parts.append(hs.fc1(torch.cat([hs.bottom_left_cnn(x), hs.bottom_right_cnn(x)], dim=1)))
+    return torch.cat(parts, dim=1)
+
+
+def hidden_features(model: "PropertyScoreCNN", images: np.ndarray, *, device: str | torch.device = "cpu") -> np.ndarray:
+    """(N, F) float32: the Property Score CNN's hidden layer (each tower's fc1 after its Tanh, concatenated;
+    F = 6 × 256·width + 512·width), in eval mode and the same fixed chunks as :func:`predict`.  The feature
+    space of ohlora's Fréchet distance (``ohlora_cli.frechet``)."""
+    if not isinstance(model, PropertyScoreCNN):
+        raise TypeError(f"hidden_features() takes a PropertyScoreCNN, not {type(model).__name__}")
+    images = check_images(images, model.resolution)
+    model.eval()
+    device = torch.device(device)
+    parts = []
+    with torch.no_grad():
+        for s in range(0, len(images), INFERENCE_CHUNK):
+            x = images_to_input(images[s:s + INFERENCE_CHUNK], model)
+            k = x.shape[0]
+            if k < INFERENCE_CHUNK:
+                x = torch.cat([x, x.new_zeros((INFERENCE_CHUNK - k, *x.shape[1:]))])
+            parts.append(to_host(_hidden(model, x.to(device))[:k].float()))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+__all__ = ["hidden_features", "FilterCNN", "PropertyScoreCNN", "PropertySubCNN", "HairstyleCNN", "HairstyleTower", "TowerSpec",
            "FILTER_PROPS", "FILTER_SPECS", "FILTER_FLATTEN_256", "PROPERTY_SPECS", "PROPERTY_FLATTEN_256",
            "HAIRSTYLE_TOWERS", "MIN_SPATIAL", "REFERENCE_RESOLUTION", "build_filter_cnn", "build_property_cnn",
            "expected_state_keys", "kaiming_init", "plan_layers", "scale_box", "images_to_input", "check_images", "predict"]
