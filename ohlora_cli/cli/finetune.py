@@ -95,7 +95,7 @@ def finetune(
 
     def log(row: dict) -> None:
         keys = ("step", "d_loss", "g_loss", "d_auroc", "r_t", "ada_p", "holdout_auroc", "mean_gender", "mean_quality", "mean_age", "mean_glass",
-                "pass_rate")
+                "pass_rate", "fd_selection")
         say_err("  ".join(f"{k} {row[k]}" for k in keys if k in row), quiet)
 
     with LazyProgress("prepare", quiet=quiet) as prep, LazyProgress("finetune", quiet=quiet) as bar:
@@ -108,7 +108,8 @@ def finetune(
         say_err(f"warning: {name} is trainable but receives no gradient at this resolution")
     if r.monitor:
         first, last = r.monitor[0], r.monitor[-1]
-        for key in ("mean_gender", "mean_quality", "mean_age", "mean_glass", "pass_rate"):
-            say(f"{key:<13} {first[key]:.4f} -> {last[key]:.4f}")
+        for key in ("mean_gender", "mean_quality", "mean_age", "mean_glass", "pass_rate", "fd_selection"):
+            if key in first and key in last:
+                say(f"{key:<13} {first[key]:.4f} -> {last[key]:.4f}")
     say(f"fine-tuned {r.generator} for {r.steps} steps on {r.images} images in {r.seconds:.1f} s; "
         f"run folder {r.run_dir}")

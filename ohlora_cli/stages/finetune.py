@@ -37,6 +37,7 @@ from ohlora_cli.catalog.vectors import decode_many
 from ohlora_cli.config import check_device
 from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
 from ohlora_cli.files import write_text_atomic
+from ohlora_cli.frechet import feature_stats
 from ohlora_cli.models.checkpoints import (
     load_checkpoint,
     load_discriminator,
@@ -51,6 +52,7 @@ from ohlora_cli.models.stylegan import (
     StyleGANGenerator,
 )
 from ohlora_cli.rules import DEFAULT_RULES, apply_rules, parse_rule
+from ohlora_cli.scoring.features import PropertyFeatures
 from ohlora_cli.scoring.scorers import FILTER_PROPERTIES, FilterCnnScorer
 from ohlora_cli.training.augment import AUGMENTS
 from ohlora_cli.training.gan import (
@@ -317,8 +319,12 @@ class FilterMonitor:
     (the original's four when it has none) — docs/original.md §5 monitoring."""
 
     def __init__(self, catalog: Catalog, n: int, label_size: int, z_dim: int, rules: list[str] | None = None,
-                 cnns: str = "synthetic", device: torch.device = torch.device("cpu")) -> None:
+                 cnns: str = "synthetic", device: torch.device = torch.device("cpu"),
+                 reference_images: np.ndarray | None = None) -> None:
         self.scorer = FilterCnnScorer(catalog, cnns, device)
+        self.features = PropertyFeatures(catalog, cnns, device) if reference_images is not None else None
+        self.reference = feature_stats(self.features.features(reference_images)) \
+            if self.features is not None and len(reference_images) >= 2 else None
         parsed = [parse_rule(r) for r in (rules or [])]
         parsed = [r for r in parsed if r.prop in FILTER_PROPERTIES]
         self.rules = parsed or [parse_rule(r) for r in DEFAULT_RULES]
@@ -339,6 +345,8 @@ class FilterMonitor:
         cols = np.stack([values[:, props.index(r.prop)] for r in self.rules], axis=1)
         out = {f"mean_{p}": round(float(values[:, j].mean()), 4) for j, p in enumerate(props)}
         out["pass_rate"] = round(float(self._apply(cols, self.rules).all(axis=1).mean()), 4)
+        if self.reference is not None and len(images) >= 2:  # Fréchet distance of the n samples to the selection
+            out["fd_selection"] = round(self.features.distance_to(images, self.reference), 4)
         return out
 
 
@@ -443,7 +451,8 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     monitor = None
     if cfg.monitor_every:
         sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")
-        monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules, device=device)
+        monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules, device=device,
+                                reference_images=images)
     history: list[dict] = []
 
     def _log(row: dict) -> None:
