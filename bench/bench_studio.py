@@ -90,10 +90,9 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from ohlora_cli.studio.serve import studio_threads
+    from ohlora_cli.threads import apply_threads
 
-    args.threads = args.threads or studio_threads()
-    torch.set_num_threads(args.threads)
+    args.threads = apply_threads(args.threads, reserve=1)  # the studio's rule: one core stays with the browser
 
     from ohlora_cli.catalog.db import open_catalog
     from ohlora_cli.studio.engine import Studio

@@ -5,12 +5,22 @@ The CLI builds these; validation lives here so a bad value fails before anything
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ohlora_cli.errors import UsageError
+from ohlora_cli.limits import (
+    MAX_BATCH_SIZE,
+    MAX_SHEET_IMAGES,
+    check_int,
+    check_name,
+    check_number,
+    check_scale,
+    check_seed,
+)
 
 SCORERS = ("parser", "cnn-filter", "property-cnn")  # what `--scorers` may name (ohlora_cli.scoring.scorers)
 DEFAULT_SCORERS = ("parser", "cnn-filter")  # `score` and `generate --score` without --scorers
@@ -30,10 +40,8 @@ def check_device(name: str) -> None:
 
 
 def _check_common(psi: float, trunc_layers: int, noise: str, dtype: str) -> None:
-    if not 0.0 <= psi <= 2.0:
-        raise UsageError(f"--psi must be between 0 and 2, got {psi:g}", "Pass e.g. --psi 1.0")
-    if trunc_layers < 0:
-        raise UsageError(f"--trunc-layers must be >= 0, got {trunc_layers}", "Pass e.g. --trunc-layers 0")
+    check_number(psi, "--psi", lo=0.0, hi=2.0, example="1.0")
+    check_int(trunc_layers, "--trunc-layers", lo=0, hi=64, example="8")
     if psi != 1.0 and trunc_layers == 0:
         raise UsageError(f"--psi {psi:g} has no effect without --trunc-layers",
                          "Pass --trunc-layers N to truncate the first N W+ layers (e.g. --trunc-layers 8)")
@@ -70,8 +78,8 @@ class ScoreConfig:
                              "Use --detector mtcnn with --parser bisenet")
         if self.mode not in ("fixed", "seed"):
             raise UsageError(f"--mode must be fixed or seed, not {self.mode!r}", "Pass --mode fixed")
-        if self.batch_size is not None and self.batch_size <= 0:
-            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 64")
+        check_int(self.batch_size, "--batch-size", lo=1, hi=MAX_BATCH_SIZE, example="64")
+        check_name(self.cnns, "--cnns", "synthetic")
         check_device(self.device)
 
     @property
@@ -109,8 +117,8 @@ class GenerateConfig:
         if self.seed_start < 0 or self.seed_start + self.n > 2**32:
             raise UsageError(f"seeds must lie in [0, 2^32), got {self.seed_start}..{self.seed_start + self.n - 1}",
                              "Lower --seed-start or --n")
-        if self.batch_size is not None and self.batch_size <= 0:
-            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 16")
+        source = "OHLORA_BATCH_SIZE" if os.environ.get("OHLORA_BATCH_SIZE") == str(self.batch_size) else "--batch-size"
+        check_int(self.batch_size, source, lo=1, hi=MAX_BATCH_SIZE, example="16")
         if self.labels not in LABEL_MODES:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
         _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
@@ -151,6 +159,8 @@ class SynthConfig:
             raise UsageError("--animate cannot be combined with --sweep or --grid", "Use one of them per call")
         if self.animate is not None and self.animate.suffix.lower() != ".gif":
             raise UsageError(f"--animate {self.animate} must end in .gif", "e.g. --animate talk.gif")
+        if self.animate is None and self.out.suffix.lower() != ".png":
+            raise UsageError(f"--out {self.out} must end in .png", "e.g. --out face.png")
         sources = [x is not None for x in (self.image_id, self.seed, self.identity, self.z_csv)]
         if sum(sources) != 1:
             raise UsageError("pass exactly one of --image, --seed, --identity, --z-csv",
@@ -159,35 +169,103 @@ class SynthConfig:
             raise UsageError("--sweep and --grid cannot be combined", "Use one of them per call")
         if self.row < 0:
             raise UsageError(f"--row must be >= 0, got {self.row}", "Pass e.g. --row 0")
+        check_seed(self.seed, "--seed")
+        if self.image_id is not None and not 1 <= self.image_id < 2**63:
+            raise UsageError(f"--image {self.image_id} is not an image id", "Ids are whole numbers from 1, e.g. --image 1")
+        self._check_scales()
         if self.labels not in LABEL_MODES:
             raise UsageError(f"--labels must be random or zero, not {self.labels!r}", "Pass --labels random")
         _check_common(self.psi, self.trunc_layers, self.noise, self.dtype)
         check_device(self.device)
 
+    def _check_scales(self) -> None:
+        """Every scale finite and within the edit range; no property edited twice; a picture of at most
+        MAX_SHEET_IMAGES faces (counted before anything is rendered)."""
+        seen: set[str] = set()
+        for prop, value in self.edits:
+            if prop in seen:
+                raise UsageError(f"{prop} is edited twice", f"Give one scale per property (e.g. {_edit_text(prop, 1.2)})")
+            seen.add(prop)
+            check_scale(value, _edit_text(prop, value))
+        for flag, specs in (("--sweep", self.sweeps), ("--grid", self.grid)):
+            for prop, values in specs:
+                for v in values:
+                    check_scale(v, f"{flag} {prop} value {v:g}")
+        for target in self.targets:
+            for prop, value in target:
+                check_scale(value, f"--target {prop}={value:g}")
+        if self.grid and len({p for p, _ in self.grid}) < len(self.grid):
+            raise UsageError("a property is given to --grid twice", "Give each property one --grid")
+        faces = (len(self.sweeps) * max(len(v) for _, v in self.sweeps) if self.sweeps
+                 else math.prod(len(v) for _, v in self.grid))
+        if faces > MAX_SHEET_IMAGES:
+            flag = "--sweep" if self.sweeps else "--grid"
+            raise UsageError(f"{flag} asks for {faces:,} faces in one picture; at most {MAX_SHEET_IMAGES:,} fit",
+                             f"Use fewer values or fewer {flag} properties")
 
-def parse_values(spec: str, flag: str) -> tuple[float, ...]:
-    """``-1.2:1.2:7`` (inclusive linspace) or ``-1.2,0,1.2`` → floats."""
+
+EDIT_FLAGS = ("eyes", "mouth", "pose")  # the properties `synth` takes as --eyes / --mouth / --pose
+
+
+def _edit_text(prop: str, value: float) -> str:
+    return f"--{prop} {value:g}" if prop in EDIT_FLAGS else f"--edit {prop}={value:g}"
+
+
+def parse_values(spec: str, flag: str, *, form: str = "values", example: str = "eyes=-1.2:1.2:7") -> tuple[float, ...]:
+    """Finite floats from ``START:STOP:COUNT`` (inclusive linspace, COUNT 2..MAX_SHEET_IMAGES, checked before
+    anything is allocated) or ``-1.2,0,1.2``.  ``form``: "values" takes both, "range" only the first, "list"
+    only the second, "one" a single number."""
     import numpy as np
 
+    forms = {"values": "START:STOP:COUNT or a comma list", "range": "START:STOP:COUNT", "list": "a comma list",
+             "one": "a number"}
+    bad = UsageError(f"{flag} value {spec!r} is not {forms[form]}", f"e.g. {flag} {example}")
+    if ":" in spec and form in ("values", "range"):
+        parts = spec.split(":")
+        try:
+            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            raise bad from None
+        if n is None:
+            raise bad
+        _check_finite((start, stop), flag, spec)
+        if not 2 <= n <= MAX_SHEET_IMAGES:
+            raise UsageError(f"{flag} value {spec!r} asks for {n:,} value{'s' if n != 1 else ''}; COUNT must be 2 "
+                             f"to {MAX_SHEET_IMAGES}", f"e.g. {flag} {example}")
+        return tuple(float(v) for v in np.round(np.linspace(start, stop, n), 6))
     try:
-        if ":" in spec:
-            start, stop, count = spec.split(":")
-            n = int(count)
-            if n < 1:
-                raise ValueError
-            return tuple(float(v) for v in np.round(np.linspace(float(start), float(stop), n), 6))
-        return tuple(float(v) for v in spec.split(","))
+        values = tuple(float(v) for v in spec.split(",")) if form != "range" else None
     except ValueError:
-        raise UsageError(f"{flag} value {spec!r} is not START:STOP:COUNT or a comma list",
-                         f"e.g. {flag} eyes=-1.2:1.2:7") from None
+        values = None
+    if values is None or (form == "one" and len(values) != 1):
+        raise bad
+    if len(values) > MAX_SHEET_IMAGES:
+        raise UsageError(f"{flag} lists {len(values):,} values; at most {MAX_SHEET_IMAGES}", "Pass fewer values")
+    _check_finite(values, flag, spec)
+    return values
 
 
-def parse_assignment(spec: str, flag: str) -> tuple[str, tuple[float, ...]]:
-    """``eyes=-1.2:1.2:7`` → ("eyes", values)."""
+def _check_finite(values, flag: str, spec: str) -> None:
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise UsageError(f"{flag} value {spec!r} holds {bad[0]:g}, not a finite number", "Pass finite numbers")
+
+
+def parse_assignment(spec: str, flag: str, *, form: str = "values") -> tuple[str, tuple[float, ...]]:
+    """``eyes=-1.2:1.2:7`` → ("eyes", values); ``form`` as for :func:`parse_values`."""
+    examples = {"values": "eyes=-1.2:1.2:7", "range": "eyes=-1.2:1.2:7", "list": "eyes=-1,0,1", "one": "eyes=1.2"}
     name, sep, values = spec.partition("=")
     if not sep or not name.strip():
-        raise UsageError(f"{flag} {spec!r} must look like PROPERTY=VALUES", f"e.g. {flag} eyes=-1.2:1.2:7")
-    return name.strip(), parse_values(values, flag)
+        shape = {"one": "PROPERTY=VALUE", "range": "PROPERTY=START:STOP:COUNT"}.get(form, "PROPERTY=VALUES")
+        raise UsageError(f"{flag} {spec!r} must look like {shape}", f"e.g. {flag} {examples[form]}")
+    if form == "range" and ":" not in values and "," in values:
+        parts = [v.strip() for v in values.split(",")]
+        a, b, c = (parts + ["START", "STOP", "COUNT"][len(parts):])[:3] if len(parts) == 3 and parts[2].isdigit() \
+            else ("START", "STOP", "COUNT")
+        raise UsageError(f"{flag} {spec} is not PROPERTY=START:STOP:COUNT",
+                         f"Write {flag} {name.strip()}={a}:{b}:{c} for {c} values from {a} to {b}, "
+                         f"or --grid {spec} for exactly these values")
+    return name.strip(), parse_values(values, flag, form=form, example=examples[form])
 
 
 def parse_layers(spec: str | None, num_layers: int | None = None) -> tuple[int, ...] | None:

@@ -9,6 +9,7 @@ the output folder.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,11 +19,19 @@ from sqlalchemy import select
 
 from ohlora_cli.catalog.db import open_catalog
 from ohlora_cli.catalog.models import Generator, Image
-from ohlora_cli.catalog.registry import generator_file, resolve_generator
+from ohlora_cli.catalog.registry import (
+    EMBEDDED_ALIAS,
+    embedded_generators,
+    generator_file,
+    resolve_generator,
+)
 from ohlora_cli.config import GenerateConfig, ScoreConfig, SynthConfig
-from ohlora_cli.errors import UsageError
+from ohlora_cli.errors import NotFoundError, UsageError
+from ohlora_cli.files import write_text_atomic
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
+from ohlora_cli.limits import MAX_TRAIN_STEPS, check_int
 from ohlora_cli.models.checkpoints import load_checkpoint
+from ohlora_cli.progress import LazyProgress
 from ohlora_cli.rules import DEFAULT_RULES, parse_rule
 from ohlora_cli.stages import evaluate, finetune, generate, score, synth, vectorfind
 from ohlora_cli.stages import filter as filter_stage
@@ -35,6 +44,7 @@ METHODS = ("svm", "global")
 DEMO_RULES = DEFAULT_RULES
 # The fine-tune setting that moved the synthetic generator most in the outcome (README, Fine-tuning).
 FINETUNE = "all preset, EMA 0.999, lr 3e-4"
+OPTIONS_FILE = "demo.json"  # the options of the demo a folder holds: only the same options resume it
 
 
 @dataclass
@@ -54,38 +64,79 @@ class DemoResult:
     eval_summary: dict[str, dict] = field(default_factory=dict)
 
 
-def _pass_rate(catalog, name: str, model: str, rules) -> tuple[float, int]:
+def _pass_rate(catalog, name: str, model: str, rules) -> tuple[float, int, int]:
     r = filter_stage.run(catalog, name=name, rules=list(rules), model=model, replace=True)
-    return (r.passed / r.total if r.total else 0.0), r.passed
+    return (r.passed / r.total if r.total else 0.0), r.passed, r.total
+
+
+def _check_folder(out: Path, options: dict) -> None:
+    """A demo folder is resumed only by the demo that made it: the same options (``demo.json``)."""
+    path = out / OPTIONS_FILE
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = None
+        if not isinstance(stored, dict):
+            raise UsageError(f"{path} is not a demo's options file", f"Pass another --out, or delete {out}")
+        diff = [f"{k} {_flag(stored.get(k))} there, {_flag(v)} now" for k, v in options.items() if stored.get(k) != v]
+        if diff:
+            raise UsageError(f"{out} holds a demo made with other options ({'; '.join(diff)})",
+                             "Pass another --out, or the same options to resume that demo")
+    elif (out / "ohlora.db").exists():
+        raise UsageError(f"{out} holds a catalog that no `ohlora demo` of this version made",
+                         f"Pass another --out, or delete {out}")
+
+
+def _flag(value) -> str:
+    return "default" if value is None else ",".join(value) if isinstance(value, list) else str(value)
 
 
 def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None, faces: int = 3,
         finetune_steps: int = 600, cases: int = 20, rules: tuple[str, ...] = DEMO_RULES,
-        log=lambda message: None) -> DemoResult:
+        log=lambda message: None, quiet: bool = True) -> DemoResult:
+    """Every step logs its name (``log``) and, unless ``quiet``, shows its progress (ohlora_cli.progress)."""
     t0 = time.perf_counter()
     if n < 1:
         raise UsageError(f"--n must be positive, got {n}", "Pass e.g. --n 2000")
     if finetune_steps < 0 or cases < 1:
         raise UsageError("--finetune-steps must be >= 0 and --cases >= 1", "Pass e.g. --finetune-steps 600 --cases 20")
+    check_int(finetune_steps, "--finetune-steps", lo=0, hi=MAX_TRAIN_STEPS, example="600")
+    first = GenerateConfig(n=n, model=model, save_images=Path(out) / "images")  # --n checked as generate does
+    evaluate.EvalConfig(model=model, methods=tuple(f"demo-{m}" for m in METHODS), cases=cases)  # and --cases
     # Every option is resolved here, before the first image: a bad --rule or --groups fails at once.
     parsed_rules = [parse_rule(r) for r in rules]
     rules = tuple(str(r) for r in parsed_rules)
     find = {m: vectorfind.VectorfindConfig(model=model, groups=groups, method=m, name=f"demo-{m}", replace=True,
                                            scorer=ScoreConfig().scorer_id) for m in METHODS}
+    options = {"--n": n, "--groups": groups, "--finetune-steps": finetune_steps, "--cases": cases,
+               "--rule": list(rules), "--model": model}
+    filter_stage.check_options(name="demo-train", rules=list(rules))
+    if Path(out).is_dir():
+        _check_folder(Path(out), options)
+    if not (Path(out) / "ohlora.db").exists() and model not in (None, EMBEDDED_ALIAS, *embedded_generators()) \
+            and not Path(model).is_file():  # a new demo catalog knows only the embedded generators and files
+        raise NotFoundError(f"unknown model {model!r}",
+                            f"Use one of: {', '.join(sorted(embedded_generators()))}, or a checkpoint path")
     out = ensure_writable_dir(out, "--out")
+    write_text_atomic(out / OPTIONS_FILE, json.dumps(options, indent=1) + "\n")
     catalog = open_catalog(out / "ohlora.db")
     try:
         log(f"1/8 generate {n} images")
-        generate.run(catalog, GenerateConfig(n=n, model=model, save_images=out / "images"))
-        with catalog.read() as s:
-            parent = s.scalars(select(Generator).order_by(Generator.id)).first().name
-            rows = s.execute(select(Image.path).order_by(Image.seed).limit(64)).all()
+        with LazyProgress("1/8 generate", quiet=quiet) as bar:
+            generate.run(catalog, first, advance=bar.advance, on_start=bar.start)
+        gen = resolve_generator(catalog, model)
+        parent = gen.name
+        with catalog.read() as s:  # the parent's own PNGs (a rerun also finds demo-ft's images, stored without)
+            rows = s.execute(select(Image.path).where(Image.generator_id == gen.id, Image.path.is_not(None))
+                             .order_by(Image.seed).limit(64)).all()
         sheet = save_png(out / "contact_sheet.png",
                          contact_sheet(np.stack([load_png(Path(p)) for (p,) in rows]), 8, scale=2))
         log("2/8 score them (synthetic parser + the original's algorithms; gender / quality / age / glass CNNs)")
-        score.run(catalog, ScoreConfig(model=parent))
-        rate_before, passed = _pass_rate(catalog, "demo-train", parent, rules)
-        log(f"3/8 filter: {passed} of {n} pass {', '.join(rules)} ({rate_before:.1%})")
+        with LazyProgress("2/8 score", quiet=quiet) as bar:
+            score.run(catalog, ScoreConfig(model=parent), advance=bar.advance, on_start=bar.start)
+        rate_before, passed, total = _pass_rate(catalog, "demo-train", parent, rules)
+        log(f"3/8 filter: {passed} of {total} pass {', '.join(rules)} ({rate_before:.1%})")
         result = DemoResult(out, catalog.path, n, sheet, [], {}, 0.0, parent, {parent: rate_before})
         target = parent
         if finetune_steps and passed >= 8:
@@ -95,21 +146,31 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
             cfg = finetune.FinetuneConfig(model=parent, selection="demo-train", out="demo-ft", steps=finetune_steps,
                                           preset="all", ema=0.999, lr=3e-4, new_d=not has_d, monitor_every=0,
                                           checkpoint_every=max(finetune_steps, 1), log_every=max(finetune_steps, 1))
-            finetune.run(catalog, cfg, out / "runs")
+            with LazyProgress("4/8 training images", quiet=quiet) as prep, \
+                    LazyProgress("4/8 fine-tune", quiet=quiet, unit="step") as bar:
+                bars = {"prepare": prep, "train": bar}
+                finetune.run(catalog, cfg, out / "runs", on_start=lambda phase, total: bars[phase].start(total),
+                             advance=lambda phase, k: bars[phase].advance(k))
             target = result.finetuned = "demo-ft"
             log(f"5/8 generate {n} images with demo-ft and score them")
-            generate.run(catalog, GenerateConfig(n=n, model=target))
-            score.run(catalog, ScoreConfig(model=target))
+            with LazyProgress("5/8 generate", quiet=quiet) as bar:
+                generate.run(catalog, GenerateConfig(n=n, model=target), advance=bar.advance, on_start=bar.start)
+            with LazyProgress("5/8 score", quiet=quiet) as bar:
+                score.run(catalog, ScoreConfig(model=target), advance=bar.advance, on_start=bar.start)
             result.pass_rates[target] = _pass_rate(catalog, "demo-ft-check", target, rules)[0]
         else:
             log(f"4/8 fine-tune skipped ({passed} images pass; 8 needed) — 5/8 continue with {parent}")
         log(f"6/8 find eyes / mouth / pose directions in {groups} groups: the original's SVM and the global method")
         for method in METHODS:
-            found = vectorfind.run(catalog, replace(find[method], model=target))
+            with LazyProgress(f"6/8 vectorfind {method}", quiet=quiet, unit="direction") as bar:
+                found = vectorfind.run(catalog, replace(find[method], model=target), on_start=bar.start,
+                                       advance=bar.advance)
             result.accuracy = result.accuracy or found.accuracy
         log(f"7/8 evaluate both on the same {cases} cases (50-image grid each)")
-        ev = evaluate.run(catalog, evaluate.EvalConfig(model=target, methods=tuple(f"demo-{m}" for m in METHODS),
-                                                       cases=cases, out=out / "eval"))
+        with LazyProgress("7/8 eval", quiet=quiet, unit="case") as bar:
+            ev = evaluate.run(catalog, evaluate.EvalConfig(model=target, methods=tuple(f"demo-{m}" for m in METHODS),
+                                                           cases=cases, out=out / "eval"),
+                              on_start=bar.start, advance=bar.advance)
         result.report = ev.out / "report.md"
         result.eval_summary = {m.label: m.summary for m in ev.methods}
         best = max(ev.methods, key=lambda m: (m.summary["pass_rate"], m.summary["sum_abs_corr_mean"])).label
@@ -121,12 +182,14 @@ def run(out: Path, *, n: int = 2000, groups: int = 16, model: str | None = None,
         for image_id in ids:
             cfg = SynthConfig(out=out / f"sweeps-image{image_id}.png", image_id=image_id, directions=best,
                               sweeps=tuple((p, values) for p in ("eyes", "mouth", "pose")))
-            result.sweeps.append(synth.run(catalog, cfg).out)
+            with LazyProgress(f"8/8 sweeps of image {image_id}", quiet=quiet) as bar:
+                result.sweeps.append(synth.run(catalog, cfg, on_start=bar.start, advance=bar.advance).out)
         if ids:
             cfg = SynthConfig(out=out / "animation.png", image_id=ids[0], directions=best,
                               animate=out / "animation.gif",
                               targets=((("mouth", 1.8), ("eyes", 1.0)), (("pose", -1.2),), ()))
-            result.animation = synth.animate(catalog, cfg).out
+            with LazyProgress("8/8 animation", quiet=quiet, unit="frame") as bar:
+                result.animation = synth.animate(catalog, cfg, on_start=bar.start, advance=bar.advance).out
         result.seconds = time.perf_counter() - t0
         return result
     finally:

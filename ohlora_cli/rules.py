@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
@@ -31,9 +32,13 @@ class Rule:
 
 def parse_rule(text: str) -> Rule:
     m = RULE.match(text)
-    if not m:
+    try:
+        value = float(m[3]) if m else math.nan
+    except ValueError:  # e.g. 1.2.3
+        value = math.nan
+    if not math.isfinite(value):
         raise UsageError(f"malformed rule {text!r}", "Write rules like 'gender>=0.92' or 'age<=0.008'")
-    return Rule(m[1], m[2], float(m[3]))
+    return Rule(m[1], m[2], value)
 
 
 def apply_rules(values: np.ndarray, rules: list[Rule]) -> np.ndarray:

@@ -76,7 +76,7 @@ def score_shard(main_path: Path, cfg: ScoreConfig, shard: Shard, *, advance=None
         try:
             copy_rows(main, catalog, image_ids=mine, with_scores=False)
             result = score.run(catalog, replace(cfg, model=gen.name), advance=advance, on_start=on_start,
-                               fit_references=False)
+                               fit_references=False, empty_ok=True)
         finally:
             catalog.close()
     finally:

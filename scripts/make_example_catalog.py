@@ -30,6 +30,8 @@ def main() -> None:
         assert result.exit_code == 0, result.output
         print(result.stdout.strip())
     with sqlite3.connect(path) as conn:  # one self-contained file: fold the WAL back in
+        conn.execute("UPDATE runs SET pid = NULL, host = NULL, process_start = NULL")  # not this machine's
+        conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("VACUUM")

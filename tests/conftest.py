@@ -35,6 +35,7 @@ def _isolated(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OHLORA_DEVICE", "cpu")
     monkeypatch.setenv("OHLORA_MODEL", "tiny")  # the untrained 32 px generator: fast; the README test uses the default
+    monkeypatch.setenv("OHLORA_THREADS", "1")  # what _one_thread set; commands would otherwise pick by the load
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def built_catalog(_catalog_store, catalog_path):
             path.parent.mkdir(exist_ok=True)
             path.unlink(missing_ok=True)
             runner = CliRunner()
-            env = {"OHLORA_CATALOG": str(path), "OHLORA_MODEL": "tiny", "OHLORA_DEVICE": "cpu"}
+            env = {"OHLORA_CATALOG": str(path), "OHLORA_MODEL": "tiny", "OHLORA_DEVICE": "cpu", "OHLORA_THREADS": "1"}
             for args in commands:
                 result = runner.invoke(app, [str(a) for a in args], env=env)
                 assert result.exit_code == 0, (args, result.stdout, result.stderr, result.exception)

@@ -87,7 +87,7 @@ def test_corrupt_missing_and_wrong_files(tmp_path, cli, catalog_path):
     assert r.stderr == f"Error: checkpoint {tmp_path / 'junk.pt'} is not a readable PyTorch file (UnpicklingError). " \
                        "Check the file is complete and was written by torch.save\n"
     r = cli("model", "register", tmp_path / "nope.pt", ok=False)
-    assert r.stderr == f"Error: checkpoint {tmp_path / 'nope.pt'} does not exist. Check the path passed to --model\n"
+    assert r.stderr == f"Error: checkpoint {tmp_path / 'nope.pt'} does not exist. Check the path of the file to register\n"
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     r = cli("model", "register", tmp_path / "other.pt", ok=False)
     assert r.stderr == f"Error: checkpoint {tmp_path / 'other.pt'} has no generator weights (keys: weights). " \

@@ -86,7 +86,7 @@ def test_dry_run_prints_resolved_options(cli, catalog_path, monkeypatch):
     (["--n", "0"], "Error: --n must be a positive number of images, got 0. Pass e.g. --n 15000\n"),
     (["--n", "-3"], "Error: --n must be a positive number of images, got -3. Pass e.g. --n 15000\n"),
     (["--n", "2", "--labels", "odd"], "Error: --labels must be random or zero, not 'odd'. Pass --labels random\n"),
-    (["--n", "2", "--batch-size", "0"], "Error: --batch-size must be positive, got 0. Pass e.g. --batch-size 16\n"),
+    (["--n", "2", "--batch-size", "0"], "Error: --batch-size must be between 1 and 4,096, got 0. Pass e.g. --batch-size 16\n"),
     (["--n", "2", "--psi", "3"], "Error: --psi must be between 0 and 2, got 3. Pass e.g. --psi 1.0\n"),
     (["--n", "2", "--psi", "0.7"], "Error: --psi 0.7 has no effect without --trunc-layers. Pass --trunc-layers N to "
                                    "truncate the first N W+ layers (e.g. --trunc-layers 8)\n"),
@@ -110,8 +110,8 @@ def test_unwritable_save_images(cli, tmp_path, catalog_path):
     before = dump(catalog_path)
     r = cli("generate", "--n", "2", "--save-images", tmp_path / "afile" / "sub", ok=False)
     assert r.exit_code == 1
-    assert r.stderr == (f"Error: cannot write to {tmp_path / 'afile' / 'sub'} (Not a directory). "
-                        "Pass a writable folder with --save-images\n")
+    assert r.stderr == (f"Error: cannot write to {tmp_path / 'afile' / 'sub'}: {tmp_path / 'afile'} is a file, not a "
+                        "folder. Pass a writable folder with --save-images\n")
     assert dump(catalog_path) == before
 
 

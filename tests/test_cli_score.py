@@ -86,7 +86,8 @@ def test_filter_rules_on_normalised_scores(cli, catalog_path):
 @pytest.mark.parametrize("args,message", [
     (["filter", "--name", "v8-train"], "no scores for property 'gender' yet. Run `ohlora score` for this generator first"),
     (["filter", "--name", "x", "--rule", "eyes=>1"], "malformed rule 'eyes=>1'. Write rules like 'gender>=0.92' or 'age<=0.008'"),
-    (["filter", "--name", "x", "--rule", "smile>=1"], "no scores for property 'smile' yet. Run `ohlora score` for this generator first"),
+    (["filter", "--name", "x", "--rule", "smile>=1"], "unknown property 'smile' in --rule 'smile>=1'. Known properties: "
+     "eyes, hair_color, hair_length, mouth, pose, background_mean, background_std, hairstyle, gender, quality, age, glass"),
     (["score", "--scorers", "magic"], "unknown scorer 'magic'. Use one of: parser, cnn-filter, property-cnn"),
     (["score", "--mode", "exact"], "--mode must be fixed or seed, not 'exact'. Pass --mode fixed"),
     (["score", "--parser", "other"], "unknown parser 'other'. Use one of: synthetic, bisenet"),
@@ -105,8 +106,14 @@ def test_bad_input(cli, built_catalog, catalog_path, args, message):
 def test_filter_name_must_be_new(cli, built_catalog, catalog_path):
     built_catalog(["generate", "--n", "3"], ["score", "--scorers", "parser"])
     cli("filter", "--name", "a", "--rule", "eyes>=-99")
-    r = cli("filter", "--name", "a", "--rule", "eyes>=-99", ok=False)
-    assert r.stderr == "Error: a selection named 'a' already exists. Pass another --name, or --replace\n"
+    before = dump(catalog_path)
+    r = cli("filter", "--name", "a", "--rule", "eyes>=-99")  # the same command again: nothing to do
+    assert r.stdout.endswith("selection a already holds these 3 of 3 scored images of tiny (same rules); "
+                             "nothing changed\n")
+    assert dump(catalog_path) == before
+    r = cli("filter", "--name", "a", "--rule", "eyes>=0", ok=False)
+    assert r.stderr == ("Error: a selection named 'a' already exists with other rules (eyes>=-99). "
+                        "Pass another --name, or --replace\n")
     cli("filter", "--name", "a", "--rule", "eyes>=99", "--replace")
     with sqlite3.connect(catalog_path) as conn:
         assert conn.execute("select count(*) from selection_members").fetchone() == (0,)

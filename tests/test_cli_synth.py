@@ -55,7 +55,7 @@ def test_positive_scale_moves_w_along_the_direction(cli, with_directions, tmp_pa
 
 
 def test_sweep_and_grid_sheets(cli, with_directions, tmp_path):
-    r = cli("synth", "--seed", "4", "--sweep", "eyes=-2:2:5", "--sweep", "mouth=-1,1", "--out", "sweep.png")
+    r = cli("synth", "--seed", "4", "--sweep", "eyes=-2:2:5", "--sweep", "mouth=-1:1:2", "--out", "sweep.png")
     assert "(10 images, seed 4," in r.stdout
     sheet = load_png(tmp_path / "sweep.png")
     assert sheet.shape == (2 * (96 + 2 + 12) + 2, 64 + 5 * (96 + 2) + 2, 3)
@@ -88,12 +88,12 @@ def _plain(cli, tmp_path, *args):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--image", "99"], "no image with id 99 in the catalog. List ids with `ohlora catalog status` or generate images first"),
+    (["--image", "99"], "no image with id 99 in the catalog. Image ids here run from 1 to 3"),
     (["--seed", "1", "--edit", "smile=1"], "unknown property 'smile' for direction set unit. It has eyes, mouth"),
     (["--seed", "1", "--eyes", "1", "--directions", "seed-v8"], "no direction set named 'seed-v8'. Known sets: unit"),
     (["--seed", "1", "--eyes", "1", "--group", "hhhh"], "unknown group 'hhhh' in direction set unit. Use one of all"),
-    (["--seed", "1", "--sweep", "eyes=1:2"], "--sweep value '1:2' is not START:STOP:COUNT or a comma list. e.g. --sweep eyes=-1.2:1.2:7"),
-    (["--seed", "1", "--sweep", "eyes"], "--sweep 'eyes' must look like PROPERTY=VALUES. e.g. --sweep eyes=-1.2:1.2:7"),
+    (["--seed", "1", "--sweep", "eyes=1:2"], "--sweep value '1:2' is not START:STOP:COUNT. e.g. --sweep eyes=-1.2:1.2:7"),
+    (["--seed", "1", "--sweep", "eyes"], "--sweep 'eyes' must look like PROPERTY=START:STOP:COUNT. e.g. --sweep eyes=-1.2:1.2:7"),
     (["--seed", "1", "--layers", "0-40"], "--layers goes up to 40 but tiny has 8 layers. Use layers 0..7"),
     (["--seed", "1", "--layers", "a"], "--layers 'a' is not a list like 0-5 or 0,1,2. e.g. --layers 0-5"),
     (["--seed", "1", "--out", "x.jpg"], "--out x.jpg must end in .png. e.g. --out face.png"),
@@ -124,7 +124,8 @@ def test_grouped_set_needs_a_group_and_checks_generator(cli, tmp_path, catalog_p
 def test_unwritable_out(cli, tmp_path):
     (tmp_path / "f").write_text("")
     r = cli("synth", "--seed", "0", "--out", tmp_path / "f" / "x.png", ok=False)
-    assert r.stderr.endswith(f"Error: cannot write to {tmp_path / 'f'} (File exists). Pass a writable folder with --out\n")
+    assert r.stderr.endswith(f"Error: cannot write to {tmp_path / 'f'}: it is a file, not a folder. "
+                             "Pass a writable folder with --out\n")
 
 
 def test_animate_writes_the_motion_as_gif(cli, with_directions, tmp_path):
@@ -152,7 +153,7 @@ def test_animate_writes_the_motion_as_gif(cli, with_directions, tmp_path):
         assert total == frames * 50 and gif.n_frames > frames // 2
     for args, message in [
         (["--target", "smile=1"], "--target property 'smile' is not animated. Targets use eyes, mouth, pose"),
-        (["--sweep", "eyes=1,2"], "--animate cannot be combined with --sweep or --grid. Use one of them per call"),
+        (["--sweep", "eyes=1:2:2"], "--animate cannot be combined with --sweep or --grid. Use one of them per call"),
     ]:
         r = cli("synth", "--seed", "2", "--animate", "b.gif", "--directions", "unit3", *args, ok=False)
         assert r.stderr == f"Error: {message}\n"

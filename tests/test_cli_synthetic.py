@@ -41,7 +41,8 @@ def test_render_bad_input(cli, tmp_path, args, message):
 def test_render_unwritable_out(cli, tmp_path):
     (tmp_path / "f").write_text("")
     r = cli("synthetic", "render", "--n", "2", "--out", tmp_path / "f" / "x", ok=False)
-    assert r.stderr == f"Error: cannot write to {tmp_path / 'f' / 'x'} (Not a directory). Pass a writable folder with --out\n"
+    assert r.stderr == (f"Error: cannot write to {tmp_path / 'f' / 'x'}: {tmp_path / 'f'} is a file, not a folder. "
+                        "Pass a writable folder with --out\n")
 
 
 def test_info_lists_shipped_weights_within_budget(cli):

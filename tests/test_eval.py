@@ -122,9 +122,9 @@ def test_eval_compares_methods_on_the_same_cases(cli, directions, tmp_path, cata
     (("--compare", "svm", "--directions", "glob"), "Error: --compare and --directions exclude each other"),
     (("--pass", "0.9,x"), "Error: --pass"),
     (("--pass", "0.9,0.9"), "Error: --pass needs three thresholds in [0, 1]"),
-    (("--cases", "0"), "Error: --cases must be at least 1, got 0"),
+    (("--cases", "0"), "Error: --cases must be between 1 and 2,000, got 0"),
     (("--scorer", "cnn-filter/synthetic"), "Error: scorer cnn-filter/synthetic does not measure eyes"),
-    (("--scorer", "oracle"), "Error: unknown scorer id 'oracle'"),
+    (("--scorer", "oracle"), "Error: --scorer 'oracle' is not a scorer id"),
 ])
 def test_bad_input(cli, directions, catalog_path, args, message):
     before = dump(catalog_path)

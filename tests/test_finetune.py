@@ -96,8 +96,9 @@ def test_missing_discriminator_and_empty_or_foreign_selection(cli, selection):
     cli(*FT, "--out", "child", "--steps", "1")
     r = cli(*FT, "--model", "child", "--out", "x", "--steps", "1", ok=False)
     assert "Error: selection 'all' holds images of tiny, not of child" in r.stderr
-    r = cli(*FT, "--out", "child", "--steps", "1", ok=False)
-    assert "Error: a generator named 'child' already exists. Pass another --out" in r.stderr
+    r = cli(*FT, "--out", "child", "--steps", "2", ok=False)
+    assert r.stderr.splitlines()[-1] == ("Error: a generator named 'child' already exists, fine-tuned with other "
+                                         "options (steps 1 stored, 2 now). Pass another --out")
 
 
 def test_pure_helpers(tmp_path):

@@ -79,7 +79,8 @@ def test_train_score_filter(cli, labelled, catalog_path):
     metrics = json.loads(rows[1][4])
     assert len(metrics["folds"]) == 2 and {"auroc", "accuracy", "f1"} <= set(metrics["folds"][0])
     r = cli("label", "train", "--name", "mine", "--folds", "2", "--epochs", "1", ok=False)
-    assert "Error: the CNN set 'mine' already has a cnn-gender model. Pass another --name, or --replace" in r.stderr
+    assert r.stderr.splitlines()[-1] == ("Error: the CNN set 'mine' already has a cnn-gender model trained with "
+                                         "other options. Pass another --name, or --replace")
 
     r = cli("score", "--scorers", "cnn-filter", "--cnns", "mine")
     assert "scored 16 images of tiny" in r.stdout and "cnn-filter/mine 16" in r.stdout

@@ -15,7 +15,8 @@ PACKAGE = ROOT / "ohlora_cli"
 # and the layers below it, never a layer above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("ohlora_cli", "ohlora_cli.errors", "ohlora_cli.files", "ohlora_cli.progress", "ohlora_cli.config",
-              "ohlora_cli.rules", "ohlora_cli.training.presets", "ohlora_cli.assets", "ohlora_cli.shards")),
+              "ohlora_cli.rules", "ohlora_cli.training.presets", "ohlora_cli.assets", "ohlora_cli.shards",
+              "ohlora_cli.threads")),
     ("pure", ("ohlora_cli.properties", "ohlora_cli.directions", "ohlora_cli.frechet", "ohlora_cli.edits", "ohlora_cli.motion",
               "ohlora_cli.images", "ohlora_cli.plots", "ohlora_cli.formats", "ohlora_cli.synthetic.renderer",
               "ohlora_cli.synthetic.latent_code", "ohlora_cli.synthetic.dataset")),

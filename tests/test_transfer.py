@@ -86,7 +86,7 @@ def test_identities_import(cli, catalog_path, artifacts):
 
 @pytest.mark.parametrize("content,message", [
     ("0,1\n1.0,2.0\n", "row 1 has 2 columns, expected 519. Each row must be z ‖ label, e.g. 519 columns for z512 + 7 labels"),
-    (",".join(["0.1"] * 518 + ["abc"]) + "\n", "row 1 has a non-numeric cell 'abc'. Every value must be a number"),
+    (",".join(["0.1"] * 518 + ["abc"]) + "\n", "row 1 column 518 has a non-numeric cell 'abc'. Every value must be a number"),
 ])
 def test_bad_z_csv(cli, catalog_path, tmp_path, content, message):
     (tmp_path / "z.csv").write_text(content)

@@ -78,7 +78,8 @@ def test_vectorfind_stores_grouping_and_unit_directions(cli, scored, catalog_pat
                          "Generate and score more images, or use fewer --groups"),
     (["--groups", "4", "--group-by", "eyes"], "--groups 4 needs 2 group-by properties, got 1 (eyes). Pass --groups 2"),
     (["--method", "magic"], "unknown method 'magic'. Use one of: svm, global, conditional, regression"),
-    (["--properties", "smile"], "no scores for property 'smile' yet. Run `ohlora score` first"),
+    (["--properties", "smile"], "unknown property 'smile' in --properties. Known properties: eyes, hair_color, "
+     "hair_length, mouth, pose, background_mean, background_std, hairstyle, gender, quality, age, glass"),
     (["--ratio", "0.7"], "--ratio must be in (0, 0.5], got 0.7. Pass e.g. --ratio 0.2"),
 ])
 def test_vectorfind_bad_input(cli, scored, catalog_path, args, message):

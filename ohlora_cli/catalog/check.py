@@ -1,4 +1,5 @@
-"""``catalog check``: SQLite integrity, foreign keys, and every stored vector's length."""
+"""``catalog check``: SQLite integrity, foreign keys, every stored vector's length; and warnings for runs
+left ``running`` by a killed process (a normal consequence of a kill, so they do not fail the check)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from ohlora_cli.catalog.models import (
     Generator,
     Identity,
     Image,
+    Run,
 )
+from ohlora_cli.catalog.queries import run_is_gone
 
 F32 = 4
 
@@ -48,3 +51,21 @@ def check_catalog(catalog: Catalog) -> list[str]:
             if ident.label_size and (ident.label is None or len(ident.label) != ident.label_size * F32):
                 problems.append(f"identity {ident.name}: label is not {ident.label_size} float32 values")
     return problems
+
+
+def run_warnings(catalog: Catalog) -> list[str]:
+    """One line per run left ``running`` whose process is gone (the next run of any stage marks it
+    ``interrupted``), or that records no process to check (an older ohlora).  Rerunning the same command
+    finishes or replaces what such a run left."""
+    lines = []
+    with catalog.read() as s:
+        for run in s.scalars(select(Run).where(Run.status == "running").order_by(Run.id)):
+            what = f"warning: run {run.id} ({run.stage}, started {run.started_at:%Y-%m-%d %H:%M:%S})"
+            gone = run_is_gone(run)
+            if gone:
+                lines.append(f"{what} was interrupted: its process {run.pid} on {run.host} is gone; "
+                             "rerun the same command to finish it")
+            elif gone is None and run.pid is None:
+                lines.append(f"{what} is marked running but records no process (an older ohlora); "
+                             "if no ohlora works on this catalog, it was interrupted")
+    return lines

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.models import Direction, DirectionSet, Generator
+from ohlora_cli.catalog.models import Direction, DirectionSet, Generator, Image
 from ohlora_cli.catalog.queries import generator_by_id
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.errors import NotFoundError, UsageError
@@ -23,9 +23,11 @@ def resolve_direction_set(catalog: Catalog, gen: Generator, name: str | None) ->
             ds = s.scalars(select(DirectionSet).where(DirectionSet.generator_id == gen.id)
                            .order_by(DirectionSet.id.desc())).first()
             if ds is None:
+                images = s.scalar(select(func.count(Image.id)).where(Image.generator_id == gen.id))
                 raise NotFoundError(f"generator {gen.name} has no directions yet",
-                                    "Run `ohlora vectorfind`, or pass --directions seed-v8 after "
-                                    "`ohlora vectorfind import-seed DIR`")
+                                    ("Run `ohlora vectorfind`" if images else "Run `ohlora generate --n 1000`, "
+                                     "`ohlora score` and `ohlora vectorfind`") + ", or pass --directions seed-v8 "
+                                    "after `ohlora vectorfind import-seed DIR`")
     if ds.generator_id is not None and ds.generator_id != gen.id:
         other = generator_by_id(catalog, ds.generator_id)
         raise UsageError(f"direction set {ds.name} was found for generator {other.name}, not {gen.name}",

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ohlora_cli.catalog.db import Catalog, open_catalog
 from ohlora_cli.catalog.models import Generator, Image, Score
 from ohlora_cli.catalog.scores import fit_reference
-from ohlora_cli.errors import CatalogError, NotFoundError
+from ohlora_cli.errors import CatalogError, NotFoundError, SchemaError
 
 CHUNK = 2000
 GENERATOR_COLUMNS = ("name", "kind", "path", "sha256", "resolution", "z_dim", "w_dim", "label_size", "num_layers",
@@ -43,6 +43,8 @@ def check_shards(main: Path, shards: list[Path]) -> list[Path]:
     """The shard paths, or a one-line error for a missing one or the main catalog itself."""
     paths = [Path(p) for p in shards]
     for p in paths:
+        if p.is_dir():
+            raise CatalogError(f"shard catalog {p} is a folder, not a file", "Pass the shard files a `--shard` run wrote")
         if not p.is_file():
             raise NotFoundError(f"shard catalog {p} does not exist", "Pass the shard files a `--shard` run wrote")
         if p.resolve() == Path(main).resolve():
@@ -54,11 +56,20 @@ def merge_shards(main: Catalog, shards: list[Path], *, run_id: int | None = None
     paths = check_shards(main.path, shards)
     result = MergeResult(paths)
     touched: set[tuple[int, str]] = set()
-    for p in paths:
-        shard = open_catalog(p, create=False)
-        try:
+    opened: list[Catalog] = []
+    try:
+        for p in paths:  # every shard opened (its schema checked) before a row is copied
+            try:
+                opened.append(open_catalog(p, create=False, readonly=True))
+            except SchemaError:
+                raise
+            except CatalogError as err:
+                raise CatalogError(f"cannot merge shard {p}: {err.what}",
+                                   "Pass the shard files a `--shard` run wrote") from None
+        for shard in opened:
             copy_rows(shard, main, result=result, touched=touched, run_id=run_id)
-        finally:
+    finally:
+        for shard in opened:
             shard.close()
     for gen_id, scorer in sorted(touched):
         with main.read() as s:

@@ -58,11 +58,14 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     stage: Mapped[str] = mapped_column(String)
     options_json: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String)  # running | done | failed
+    status: Mapped[str] = mapped_column(String)  # running | done | failed | interrupted (Ctrl-C, or its process gone)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     version: Mapped[str] = mapped_column(String)
     message: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)  # the process that runs it (rev 0005)
+    host: Mapped[str | None] = mapped_column(String)
+    process_start: Mapped[str | None] = mapped_column(String)  # tells a reused pid apart (ohlora_cli.processes)
 
 
 class Image(Base):

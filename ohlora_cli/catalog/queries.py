@@ -23,6 +23,7 @@ from ohlora_cli.catalog.models import (
     utcnow,
 )
 from ohlora_cli.errors import NotFoundError
+from ohlora_cli.processes import kill_point, process_gone, this_process
 
 
 def _jsonable(value: Any) -> Any:
@@ -43,23 +44,66 @@ def options_json(options: Any) -> str:
 
 @contextmanager
 def stage_run(catalog: Catalog, stage: str, options: Any) -> Iterator[int]:
-    """Record a run (``running``) and close it as ``done``, or ``failed`` with the error, on exit."""
+    """Record a run (``running``, with its process) and close it as ``done`` on success, ``interrupted``
+    on Ctrl-C, or ``failed`` with the error.  Opening a run also marks the ``running`` rows of processes
+    gone from this host as ``interrupted`` (a kill leaves no other trace).
+
+    Test hooks (:func:`~ohlora_cli.processes.kill_point`): ``<stage>:started`` right after the run row is
+    committed, ``<stage>:stored`` when the body has committed its results and the run is not closed yet.
+    """
+    me = this_process()
     with catalog.write() as s:
-        run = Run(stage=stage, options_json=options_json(options), status="running", version=__version__)
+        mark_interrupted(s)
+        run = Run(stage=stage, options_json=options_json(options), status="running", version=__version__,
+                  pid=me.pid, host=me.host, process_start=me.start)
         s.add(run)
         s.flush()
         run_id = run.id
+    kill_point(f"{stage}:started")
     try:
         yield run_id
     except BaseException as err:
         with catalog.write() as s:
             row = s.get(Run, run_id)
-            row.status, row.ended_at = "failed", utcnow()
+            row.status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            row.ended_at = utcnow()
             row.message = f"{type(err).__name__}: {err}"[:2000]
         raise
+    kill_point(f"{stage}:stored")
     with catalog.write() as s:
         row = s.get(Run, run_id)
         row.status, row.ended_at = "done", utcnow()
+
+
+def run_is_gone(run: Run) -> bool | None:
+    """Whether a ``running`` row's process has ended (None: cannot tell — another host, or an older
+    ohlora that recorded no process)."""
+    return process_gone(run.pid, run.host, run.process_start)
+
+
+def stale_runs(session) -> list[Run]:
+    """``running`` rows whose process is gone from this host."""
+    return [r for r in session.scalars(select(Run).where(Run.status == "running").order_by(Run.id))
+            if run_is_gone(r)]
+
+
+def close_stale_runs(catalog: Catalog) -> list[int]:
+    """Mark the stale ``running`` rows ``interrupted``; writes only when there are some."""
+    with catalog.read() as s:
+        if not stale_runs(s):
+            return []
+    with catalog.write() as s:
+        return mark_interrupted(s)
+
+
+def mark_interrupted(session) -> list[int]:
+    """Mark the stale ``running`` rows ``interrupted`` (in the caller's write transaction)."""
+    ids = []
+    for row in stale_runs(session):
+        row.status, row.ended_at = "interrupted", utcnow()
+        row.message = f"process {row.pid} on {row.host} ended before the run was closed (killed?)"
+        ids.append(row.id)
+    return ids
 
 
 def table_counts(catalog: Catalog) -> dict[str, int]:

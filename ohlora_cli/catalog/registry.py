@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import CnnModel, Generator
 from ohlora_cli.errors import CheckpointError, NotFoundError
-from ohlora_cli.models.checkpoints import load_checkpoint, sha256_file
+from ohlora_cli.models.checkpoints import LoadedCheckpoint, load_checkpoint, sha256_file
 from ohlora_cli.models.cnn_files import (
     detect_cnn_kind,
     load_filter_ensemble,
@@ -49,10 +49,15 @@ def default_generator_name() -> str:
 
 
 def register_generator(catalog: Catalog, path: Path, name: str, *, kind: str | None = None,
-                       parent_id: int | None = None, sha256: str | None = None) -> Generator:
-    """Store a generator file in the catalog (idempotent for the same name and file hash)."""
+                       parent_id: int | None = None, sha256: str | None = None,
+                       lineage: dict | None = None, checked: LoadedCheckpoint | None = None) -> Generator:
+    """Store a generator file in the catalog (idempotent for the same name and file hash), with its
+    ``lineage`` (fine-tunes) in the same transaction.  The file is loaded and its network built first
+    (``checked``: the caller already did), so a file that cannot make a generator is never stored."""
     path = Path(path)
-    ckpt = load_checkpoint(path)
+    ckpt = checked or load_checkpoint(path)
+    if checked is None and kind != "embedded":  # embedded assets are known good (sha256-checked)
+        ckpt.build_generator()
     digest = sha256 or sha256_file(path)
     cfg = ckpt.g_config
     with catalog.write() as s:
@@ -65,7 +70,8 @@ def register_generator(catalog: Catalog, path: Path, name: str, *, kind: str | N
         stored_path = f"embedded:{path.name}" if kind == "embedded" else str(path.resolve())
         row = Generator(name=name, kind=kind or ckpt.kind, path=stored_path, sha256=digest,
                         resolution=cfg.resolution, z_dim=cfg.z_dim, w_dim=cfg.w_dim, label_size=cfg.label_size,
-                        num_layers=cfg.num_layers, config_json=json.dumps(cfg.to_dict()), parent_id=parent_id)
+                        num_layers=cfg.num_layers, config_json=json.dumps(cfg.to_dict()), parent_id=parent_id,
+                        lineage_json=json.dumps(lineage) if lineage is not None else None)
         s.add(row)
         s.flush()
         return row

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sqlalchemy import exists, func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.models import Generator, Image, Normalisation, Score
@@ -21,16 +24,59 @@ def unscored_ids(catalog: Catalog, generator_id: int, scorer: str) -> tuple[list
     return todo, total - len(todo)
 
 
-def fit_reference(catalog: Catalog, scorer: str, gen: Generator) -> bool:
-    """Store the scorer's normalisation (mean, ddof-1 std per property) if it has none yet."""
+def insert_scores(session, rows: list[dict]) -> dict[str, set[int]]:
+    """Store score rows in the caller's write transaction, leaving out the (image, scorer) pairs that
+    already have scores (another process may have scored the same images meanwhile); returns the ids
+    of the images each scorer newly scored."""
+    new: dict[str, set[int]] = {}
+    by_scorer: dict[str, list[dict]] = {}
+    for row in rows:
+        by_scorer.setdefault(row["scorer"], []).append(row)
+    for scorer, part in by_scorer.items():
+        ids = sorted({r["image_id"] for r in part})
+        have = set(session.scalars(select(Score.image_id).where(Score.scorer == scorer, Score.image_id.in_(ids))
+                                   .distinct()))
+        part = [r for r in part if r["image_id"] not in have]
+        if part:
+            session.execute(sqlite_insert(Score).on_conflict_do_nothing(
+                index_elements=["image_id", "property", "scorer"]), part)
+        new[scorer] = set(ids) - have
+    return new
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A scorer's stored normalisation reference: on how many images of which generator it was fitted."""
+
+    scorer: str
+    n: int
+    reference: str  # "<n> images of generator <name>"
+
+
+def reference_of(catalog: Catalog, scorer: str) -> Reference | None:
     with catalog.read() as s:
-        if s.scalar(select(func.count(Normalisation.id)).where(Normalisation.scorer == scorer)):
-            return False
-        ids, values = score_matrix(catalog, scorer, PROPERTY_NAMES, generator_id=gen.id, normalised=False)
+        row = s.scalars(select(Normalisation).where(Normalisation.scorer == scorer).order_by(Normalisation.id)).first()
+    return Reference(scorer, row.n, row.reference) if row is not None else None
+
+
+def fit_reference(catalog: Catalog, scorer: str, gen: Generator) -> bool:
+    """Store the scorer's normalisation (mean, ddof-1 std per property) if it has none yet.
+
+    The reference is fitted once, on the images of ``gen`` that have the scorer's values at that moment
+    (all of them when scoring follows generating; a ``score`` running beside a ``generate`` sees the
+    images stored so far), and never refitted: images scored later are normalised with it, so the
+    cutoffs and selections made in normalised units keep their meaning.  :func:`reference_of` says
+    which set it was (``n``, ``reference``).  Two processes fitting at once store one reference.
+    """
+    if reference_of(catalog, scorer) is not None:
+        return False
+    ids, values = score_matrix(catalog, scorer, PROPERTY_NAMES, generator_id=gen.id, normalised=False)
     if len(ids) < 2:
         return False
     mean, std = fit_normalisation(values)
     with catalog.write() as s:
+        if s.scalar(select(func.count(Normalisation.id)).where(Normalisation.scorer == scorer)):
+            return False  # another process stored it first
         for j, p in enumerate(PROPERTY_NAMES):
             s.add(Normalisation(scorer=scorer, property=p, mean=float(mean[j]), std=float(std[j]), n=len(ids),
                                 reference=f"{len(ids)} images of generator {gen.name}"))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ohlora_cli.shards import shard_catalogs
+from ohlora_cli.threads import ENVVAR as THREADS_ENVVAR
+from ohlora_cli.threads import apply_threads, parse_threads
 
 try:  # typer >= 0.22 vendors click; older releases depend on it
     from typer._click.globals import get_current_context
@@ -24,20 +27,44 @@ DeviceOpt = Annotated[str, typer.Option("--device", envvar="OHLORA_DEVICE",
                                          help="auto | cpu | cuda | cuda:N (under torchrun: the GPU of LOCAL_RANK).")]
 DTypeOpt = Annotated[str, typer.Option("--dtype", help="fp32 | bf16 | fp16 (autocast for synthesis; fp16 on CUDA "
                                                        "only).")]
+ThreadsOpt = Annotated[str, typer.Option("--threads", envvar=THREADS_ENVVAR,
+                                         help="CPU threads, 1..1024, or auto: the cores no other program is running "
+                                              "on when the command starts (README, Threads).")]
 
 DEFAULT_CATALOG = Path("ohlora.db")
 
 
-def open_catalog(path: Path, *, create: bool = True, quiet: bool = False):
-    """Open (or create) the catalog for this command; the command's context closes it when it ends."""
+def open_catalog(path: Path, *, create: bool = True, quiet: bool = False, readonly: bool = False,
+                 write_on_demand: bool = False):
+    """Open (or create) the catalog for this command; the command's context closes it when it ends.
+
+    Commands that only read pass ``readonly`` (the file is left as it is, byte for byte); commands that
+    usually only read pass ``write_on_demand`` (read-only until their first write; created if missing).
+    """
     from ohlora_cli.catalog.db import open_catalog as _open
 
     existed = Path(path).exists()
-    catalog = _open(path, create=create)
+    if write_on_demand and existed:
+        readonly = True
+    catalog = _open(path, create=create and not readonly, readonly=readonly, write_on_demand=write_on_demand)
     get_current_context().call_on_close(catalog.close)
+    if not catalog.readonly:  # runs a killed process left `running` are closed as `interrupted`
+        from ohlora_cli.catalog.queries import close_stale_runs
+
+        close_stale_runs(catalog)
     if not existed:
         say_err(f"created catalog {path}", quiet)
     return catalog
+
+
+def use_threads(value: str, *, reserve: int = 0) -> int:
+    """Check ``--threads`` / ``OHLORA_THREADS`` (a bad value is one line naming what the user set) and compute
+    on that many threads from here on; call it first, before anything loads torch."""
+    source = get_current_context().get_parameter_source("threads")
+    from_env = source is not None and source.name == "ENVIRONMENT"
+    if source is not None and source.name == "DEFAULT" and os.environ.get(THREADS_ENVVAR) == "":
+        value, from_env = "", True  # click reads an empty variable as unset; OHLORA_BUSY_TIMEOUT='' is an error too
+    return apply_threads(parse_threads(value, source=THREADS_ENVVAR if from_env else "--threads"), reserve=reserve)
 
 
 def say(line: str) -> None:

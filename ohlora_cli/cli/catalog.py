@@ -48,9 +48,9 @@ def status(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> No
     from sqlalchemy import func, select
 
     from ohlora_cli.catalog.models import Generator, Image, Run
-    from ohlora_cli.catalog.queries import table_counts
+    from ohlora_cli.catalog.queries import run_is_gone, table_counts
 
-    cat = open_catalog(catalog, create=False)
+    cat = open_catalog(catalog, readonly=True)
     say(f"catalog {catalog}")
     for name, count in table_counts(cat).items():
         say(f"  {name:<17} {count:>9}")
@@ -58,10 +58,13 @@ def status(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> No
         per_gen = s.execute(select(Generator.name, Image.label_mode, func.count(Image.id))
                             .join(Image, Image.generator_id == Generator.id)
                             .group_by(Generator.name, Image.label_mode)).all()
-        runs = s.execute(select(Run.stage, Run.status, func.count(Run.id)).group_by(Run.stage, Run.status)).all()
+        runs: dict[tuple[str, str], int] = {}
+        for run in s.scalars(select(Run).order_by(Run.id)):  # a running row whose process is gone: interrupted
+            state = "interrupted" if run.status == "running" and run_is_gone(run) else run.status
+            runs[run.stage, state] = runs.get((run.stage, state), 0) + 1
     for gen, mode, count in per_gen:
         say(f"  images of {gen} (labels {mode}): {count}")
-    for stage, state, count in runs:
+    for (stage, state), count in sorted(runs.items()):
         say(f"  runs {stage}/{state}: {count}")
 
 
@@ -80,10 +83,11 @@ def merge(
 @app.command(epilog=example("ohlora catalog check || echo damaged"))
 def check(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> None:
     """Verify integrity, foreign keys and vector lengths; exit 1 on any problem."""
-    from ohlora_cli.catalog.check import check_catalog
+    from ohlora_cli.catalog.check import check_catalog, run_warnings
 
-    problems = check_catalog(open_catalog(catalog, create=False))
-    for line in problems:
+    cat = open_catalog(catalog, readonly=True)
+    problems = check_catalog(cat)
+    for line in run_warnings(cat) + problems:
         say(line)
     if problems:
         typer.echo(f"Error: catalog {catalog} has {len(problems)} problem(s). See the lines above", err=True)

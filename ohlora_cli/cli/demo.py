@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ohlora_cli.cli._common import ModelOpt, QuietOpt, example, say, say_err
+from ohlora_cli.cli._common import (
+    ModelOpt,
+    QuietOpt,
+    ThreadsOpt,
+    example,
+    say,
+    say_err,
+    use_threads,
+)
 
 EPILOG = example("ohlora demo --out ohlora-demo", "ohlora demo --n 400 --groups 4 --finetune-steps 20 --out quick")
 
@@ -22,6 +30,7 @@ def demo(
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules before fine-tuning [default: the "
                                                                   "original's four].")] = None,
     model: ModelOpt = None,
+    threads: ThreadsOpt = "auto",
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole pipeline on the embedded default into one folder; say where the pictures are.
@@ -29,10 +38,11 @@ def demo(
     generate → score → filter → finetune → generate → score → vectorfind (svm, conditional) → eval →
     synth sweeps and an animation.
     """
+    use_threads(threads)
     from ohlora_cli import demo as stage
 
     r = stage.run(out, n=n, groups=groups, model=model, finetune_steps=finetune_steps, cases=cases,
-                  rules=tuple(rule) if rule else stage.DEMO_RULES, log=lambda m: say_err(m, quiet))
+                  rules=tuple(rule) if rule else stage.DEMO_RULES, log=lambda m: say_err(m, quiet), quiet=quiet)
     say(f"demo finished in {r.seconds:.1f} s: catalog {r.catalog}, {r.images} images per generator")
     say("  filter pass rate: " + ", ".join(f"{g} {v:.1%}" for g, v in r.pass_rates.items()))
     say("  direction validation accuracy: " + ", ".join(f"{p} {a:.3f}" for p, a in r.accuracy.items()))

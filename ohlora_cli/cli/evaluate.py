@@ -13,9 +13,12 @@ from ohlora_cli.cli._common import (
     DeviceOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
+    say_err,
+    use_threads,
 )
 from ohlora_cli.config import parse_values
 from ohlora_cli.errors import UsageError
@@ -40,6 +43,7 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Folder for report.md, CSVs and plots.")] = Path("ohlora-eval"),
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
@@ -49,16 +53,17 @@ def evaluate(
     Pearson r, the pass rate, the off-target matrix, effect sizes (off-eff: how many standard deviations
     hair and background measures move over an edit's range), identity drift and per-group results.
     """
+    use_threads(threads)
     from ohlora_cli.stages import evaluate as stage
 
     if compare and directions:
         raise UsageError("--compare and --directions exclude each other", "Pass one of them")
     items = tuple(x.strip() for x in (compare or directions or "").split(",") if x.strip())
-    thresholds = tuple(parse_values(pass_, "--pass"))
+    thresholds = tuple(parse_values(pass_, "--pass", form="list", example="0.92,0.88,0.88"))
     cfg = stage.EvalConfig(model=model, methods=items, cases=cases, seed_start=seed_start, identities=identities,
                            scorer=scorer, thresholds=thresholds, out=out, device=device)
     cat = open_catalog(catalog, quiet=quiet)
-    with LazyProgress("eval", quiet=quiet) as bar:
+    with LazyProgress("eval", quiet=quiet, unit="case") as bar:
         r = stage.run(cat, cfg, on_start=bar.start, advance=bar.advance)
     say(f"{'method':<22} {'|r| eyes':>8} {'mouth':>7} {'pose':>7} {'pass':>7} {'off-tgt':>8} {'off-eff':>8} {'drift':>7}")
     for m in r.methods:
@@ -66,5 +71,8 @@ def evaluate(
         say(f"{m.label:<22} {sm['mean_abs_r_eyes']:>8.4f} {sm['mean_abs_r_mouth']:>7.4f} {sm['mean_abs_r_pose']:>7.4f} "
             f"{sm['pass_rate']:>7.1%} {sm['off_target_mean_abs']:>8.4f} "
             f"{sm['off_target_effect_mean_abs']:>8.4f} {sm['drift_mean']:>7.4f}")
+    if r.replaced:
+        say_err(f"replaced {r.replaced} earlier evaluation(s) with the same options (this rerun recomputed them)",
+                quiet)
     say(f"evaluated {r.cases} cases of {r.generator} with {r.scorer} in {r.seconds:.1f} s; "
         f"report {r.out / 'report.md'}")

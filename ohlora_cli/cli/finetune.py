@@ -13,10 +13,12 @@ from ohlora_cli.cli._common import (
     DeviceOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
     say_err,
+    use_threads,
 )
 from ohlora_cli.progress import LazyProgress
 from ohlora_cli.training.presets import preset_help
@@ -71,6 +73,7 @@ def finetune(
     runs: Annotated[Path | None, typer.Option("--runs", help="Root of run folders [default: runs/ beside the "
                                                              "catalog].")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
@@ -81,6 +84,7 @@ def finetune(
     never stepped it); an optional EMA generator is saved beside the raw one. Full-state checkpoints
     every --checkpoint-every steps make --resume continue bit-for-bit after a kill.
     """
+    use_threads(threads)
     from ohlora_cli.stages import finetune as stage
 
     cfg = stage.FinetuneConfig(model=model, selection=selection, out=out, preset=preset, steps=steps, kimg=kimg,
@@ -98,10 +102,14 @@ def finetune(
                 "pass_rate", "fd_selection")
         say_err("  ".join(f"{k} {row[k]}" for k in keys if k in row), quiet)
 
-    with LazyProgress("prepare", quiet=quiet) as prep, LazyProgress("finetune", quiet=quiet) as bar:
+    with LazyProgress("prepare", quiet=quiet) as prep, LazyProgress("finetune", quiet=quiet, unit="step") as bar:
         bars = {"prepare": prep, "train": bar}
         r = stage.run(cat, cfg, root, log=log, on_start=lambda phase, total: bars[phase].start(total),
                       advance=lambda phase, n: bars[phase].advance(n))
+    if r.existing:
+        say(f"generator {r.generator} already exists, fine-tuned with the same options for {r.steps} steps "
+            f"(run folder {r.run_dir}); nothing to do")
+        return
     g, d = r.trainable
     say(f"trainable parameters: G {g:,}  D {d:,}")
     for name in r.no_grad:

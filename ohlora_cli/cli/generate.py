@@ -14,11 +14,13 @@ from ohlora_cli.cli._common import (
     DTypeOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
     say_err,
     say_shard,
+    use_threads,
 )
 from ohlora_cli.config import DEFAULT_SCORERS, GenerateConfig
 from ohlora_cli.progress import LazyProgress
@@ -40,6 +42,7 @@ def generate(
     noise: Annotated[str, typer.Option("--noise", help="const (stored buffers) | random.")] = "const",
     save_images: Annotated[Path | None, typer.Option("--save-images", help="Also write PNGs to this folder.")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     dtype: DTypeOpt = "fp32",
     score: Annotated[bool, typer.Option("--score", help="Also score each batch (as `ohlora score` would), in the "
                                                         "same pass and transaction.")] = False,
@@ -56,6 +59,7 @@ def generate(
 
     Resumable: rerunning the same command after a kill completes only the missing seeds.
     """
+    use_threads(threads)
     cfg = GenerateConfig(n=n, model=model, seed_start=seed_start, batch_size=batch_size, psi=psi,
                          trunc_layers=trunc_layers, labels=labels, noise=noise, save_images=save_images,
                          device=device, dtype=dtype, score=score,

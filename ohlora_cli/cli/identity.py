@@ -33,8 +33,12 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Import latent codes (the original's ohlora_z_vectors.csv: 519 = z512 ‖ label7) as identities."""
+    from ohlora_cli.limits import check_int, check_name
     from ohlora_cli.stages.artifacts import import_identities
 
+    check_name(prefix, "--prefix", "seed-v8")
+    check_int(z_dim, "--z-dim", lo=1, hi=4096, example="512")
+    check_int(label_size, "--label-size", lo=0, hi=4096, example="7")
     names = import_identities(open_catalog(catalog, quiet=quiet), z_csv, groups_csv=groups, prefix=prefix,
                               z_dim=z_dim, label_size=label_size, replace=replace)
     say(f"imported {len(names)} identities: {names[0]} .. {names[-1]}")
@@ -47,6 +51,6 @@ def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> Non
 
     from ohlora_cli.catalog.models import Identity
 
-    with open_catalog(catalog, quiet=quiet).read() as s:
+    with open_catalog(catalog, quiet=quiet, readonly=True).read() as s:
         for ident in s.scalars(select(Identity).order_by(Identity.id)):
             say(f"{ident.name:<20} z{ident.z_dim}+{ident.label_size}  group {ident.group_name or '-'}")

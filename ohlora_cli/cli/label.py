@@ -13,10 +13,12 @@ from ohlora_cli.cli._common import (
     DeviceOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
     say_err,
+    use_threads,
 )
 
 app = typer.Typer(help="Hand labels (gender, quality, age, glass as 0/1) and the CNN ensembles trained on them.",
@@ -52,14 +54,17 @@ def export(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random choice.")] = 0,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
     """Write unlabelled images, contact sheets with their ids, and a CSV template to fill in."""
+    use_threads(threads)
     from ohlora_cli.catalog.registry import load_generator, resolve_generator
     from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage
 
+    stage.check_export_options(n=n, seed=seed)
     dev = pick_device(device)
     cat = open_catalog(catalog, quiet=quiet)
     gen = resolve_generator(cat, model)
@@ -89,17 +94,21 @@ def train(
     replace: Annotated[bool, typer.Option("--replace", help="Replace models of a set with the same name.")] = False,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one CNN per fold for each property (the original's recipe: BCE, AdamW, cosine, early stopping,
     eval-mode soft vote), register them as a CNN set and print each fold's AUROC, accuracy and F1."""
+    use_threads(threads)
     from ohlora_cli.catalog.registry import load_generator, resolve_generator
     from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage
 
-    cat = open_catalog(catalog, quiet=quiet)
     prop_list = [p.strip() for p in props.split(",") if p.strip()]
+    stage.check_train_options(name=name, props=prop_list, folds=folds, seed=seed, max_epochs=epochs,
+                              patience=patience, lr=lr, width=width, resolution=resolution)
+    cat = open_catalog(catalog, quiet=quiet)
     if csv_file is not None:
         res = resolution or resolve_generator(cat, model).resolution
         arrays = lambda p: stage.labelled_arrays_from_csv(csv_file, p, res)  # noqa: E731
@@ -113,7 +122,11 @@ def train(
            if d["epoch"] % 10 == 0 else None) if not quiet else None
     r = stage.train(cat, name=name, props=prop_list, arrays=arrays, out_dir=out_dir, folds=folds, seed=seed,
                     max_epochs=epochs, patience=patience, lr=lr, width=width, init="kaiming" if kaiming else "default",
-                    replace=replace, on_epoch=log)
+                    replace=replace, on_epoch=log,
+                    source=f"csv {Path(csv_file).resolve()} at {res}px" if csv_file is not None
+                    else f"catalog {gen.name}")
+    for prop in r.existing:
+        say_err(f"kept the {prop} model trained before with the same options ({r.files[prop]})", quiet)
     say(f"{'property':<8} {'fold':>4} {'AUROC':>7} {'acc':>7} {'F1':>7} {'val loss':>9} {'epochs':>6}")
     for prop, m in r.metrics.items():
         for f in m["folds"]:

@@ -41,8 +41,14 @@ def register(
     ``cnns/`` beside the catalog.
     """
     from ohlora_cli.catalog.registry import CNN_KINDS, register_generator
+    from ohlora_cli.files import input_file
+    from ohlora_cli.limits import NAME_PATTERN, NAME_RULE, check_name
     from ohlora_cli.models.checkpoints import describe, load_checkpoint
 
+    if name is not None:
+        check_name(name, "--name", "v8")
+    elif not NAME_PATTERN.fullmatch(paths[0].stem):
+        raise UsageError(f"the file name {paths[0].name!r} gives no usable name", f"Pass --name with {NAME_RULE}")
     if kind != "generator":
         if kind not in CNN_KINDS:
             raise UsageError(f"unknown --kind {kind!r}", "Use generator or one of: " + ", ".join(CNN_KINDS))
@@ -56,11 +62,12 @@ def register(
         return
     if len(paths) != 1:
         raise UsageError(f"a generator is one file, got {len(paths)}", "Pass one checkpoint path")
-    path = paths[0]
-    cfg = load_checkpoint(path).g_config  # validate the file before touching the catalog
+    path = input_file(paths[0], f"checkpoint {paths[0]}", "Check the path of the file to register")
+    ckpt = load_checkpoint(path)  # validate the file (load it, build its network) before touching the catalog
+    ckpt.build_generator()
     cat = open_catalog(catalog, quiet=quiet)
-    row = register_generator(cat, path, name or path.stem)
-    say(f"registered {row.name} ({row.kind}, {describe(cfg)}) sha256 {row.sha256[:12]}")
+    row = register_generator(cat, path, name or path.stem, checked=ckpt)
+    say(f"registered {row.name} ({row.kind}, {describe(ckpt.g_config)}) sha256 {row.sha256[:12]}")
 
 
 @app.command("list", epilog=example("ohlora model list"))
@@ -71,7 +78,7 @@ def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> Non
     from ohlora_cli.catalog.models import Generator
     from ohlora_cli.catalog.registry import default_generator_name, embedded_generators
 
-    cat = open_catalog(catalog, quiet=quiet)
+    cat = open_catalog(catalog, quiet=quiet, readonly=True)
     with cat.read() as s:
         rows = s.scalars(select(Generator).order_by(Generator.id)).all()
     names = {r.name for r in rows}

@@ -12,11 +12,13 @@ from ohlora_cli.cli._common import (
     DeviceOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
     say_err,
     say_shard,
+    use_threads,
 )
 from ohlora_cli.config import DEFAULT_SCORERS, ScoreConfig
 from ohlora_cli.progress import LazyProgress
@@ -44,6 +46,7 @@ def score(
                                                               "--catalog (under torchrun: from RANK/WORLD_SIZE; "
                                                               "rank 0 merges).")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
@@ -51,6 +54,7 @@ def score(
 
     Resumable; the first values of a scorer also fix its normalisation reference (mean, ddof-1 std).
     """
+    use_threads(threads)
     from ohlora_cli.stages import score as stage
 
     cfg = ScoreConfig(model=model, scorers=tuple(s.strip() for s in scorers.split(",")), parser=parser,
@@ -71,8 +75,12 @@ def score(
     for sid in r.scorers:
         if r.skipped[sid]:
             say_err(f"{r.skipped[sid]} images already had {sid} scores", quiet)
-    for sid in r.normalisation_fitted:
-        say_err(f"stored the normalisation of {sid} (mean, std over the images scored so far)", quiet)
+    for sid, ref in r.references.items():
+        if sid in r.normalisation_fitted:
+            say_err(f"stored the normalisation reference of {sid}: mean and std of the {ref.reference} scored "
+                    "so far; images scored later are normalised with it", quiet)
+        elif r.new[sid] and r.skipped[sid] + r.new[sid] > ref.n:
+            say_err(f"{sid} values are normalised with its reference fitted earlier on {ref.reference}", quiet)
     rate = r.images / r.seconds if r.seconds else 0.0
     counts = ", ".join(f"{sid} {r.new[sid]}" for sid in r.scorers)
     say(f"scored {r.images} images of {r.generator} in {r.seconds:.1f} s ({rate:.1f} img/s): {counts}")

@@ -12,10 +12,12 @@ from ohlora_cli.cli._common import (
     DeviceOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
     say_err,
+    use_threads,
 )
 
 EPILOG = example("ohlora studio", "ohlora studio --catalog ohlora.db --directions svm-synthetic-base --port 8800")
@@ -29,6 +31,7 @@ def studio(
                                                      "any other Host header are refused).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).")] = 8765,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
@@ -38,14 +41,14 @@ def studio(
     `ohlora synth` command that reproduces it; save it as an identity or download the PNG, a sweep or
     an animation.  Ctrl-C stops the server.
     """
+    use_threads(threads, reserve=1)  # one core stays with the browser
+    from ohlora_cli.limits import check_int
     from ohlora_cli.studio import serve
 
     serve.check_host(host)
+    check_int(port, "--port", lo=0, hi=65535, example="8765")
     if host not in ("127.0.0.1", "localhost", "::1"):
         say_err(f"warning: serving on {host}: anyone who can reach it can use the studio (no login)", quiet)
-    import torch
-
-    torch.set_num_threads(serve.studio_threads())
     cat = open_catalog(catalog, quiet=quiet)
     serve.serve(cat, catalog_arg=str(catalog), model=model, directions=directions, host=host, port=port,
                 device=device, quiet=quiet, on_ready=lambda url: say(f"ohlora studio at {url} (Ctrl-C stops it)"))

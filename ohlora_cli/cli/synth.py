@@ -14,15 +14,19 @@ from ohlora_cli.cli._common import (
     DTypeOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
+    use_threads,
 )
 from ohlora_cli.config import SynthConfig, parse_assignment, parse_layers
+from ohlora_cli.progress import LazyProgress
 
 
 def _target(spec: str) -> tuple[tuple[str, float], ...]:
-    return tuple((name, values[0]) for name, values in (parse_assignment(part, "--target") for part in spec.split(",")))
+    return tuple((name, values[0]) for name, values in (parse_assignment(part, "--target", form="one")
+                                                        for part in spec.split(",")))
 
 
 EPILOG = example("ohlora synth --eyes 1.2", "ohlora synth --image 42 --sweep eyes=-1.2:1.2:7 --out eyes.png",
@@ -40,8 +44,10 @@ def synth(
     mouth: Annotated[float | None, typer.Option("--mouth", help="Scale along the mouth direction.")] = None,
     pose: Annotated[float | None, typer.Option("--pose", help="Scale along the pose direction.")] = None,
     edit: Annotated[list[str] | None, typer.Option("--edit", help="PROPERTY=SCALE for any other property.")] = None,
-    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="PROPERTY=START:STOP:COUNT, one row each.")] = None,
-    grid: Annotated[list[str] | None, typer.Option("--grid", help="PROPERTY=VALUES; all combinations.")] = None,
+    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="PROPERTY=START:STOP:COUNT (COUNT values from START "
+                                                                       "to STOP), one row each.")] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="PROPERTY=VALUES (a comma list or "
+                                                                     "START:STOP:COUNT); all combinations.")] = None,
     directions: Annotated[str | None, typer.Option("--directions", help="Direction set [default: newest of the "
                                                                         "generator].")] = None,
     group: Annotated[str | None, typer.Option("--group", help="Group whose directions to use (e.g. hhhh).")] = None,
@@ -57,31 +63,35 @@ def synth(
     target: Annotated[list[str] | None, typer.Option("--target", help="With --animate: e.g. 'mouth=1.8,eyes=1'; "
                                                                       "one ramp per --target.")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
     dtype: DTypeOpt = "fp32",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
     """Render one face with its eyes / mouth / pose (or any property with directions) moved.
 
-    A positive scale increases the property.  --sweep writes one row per property; --grid writes a
+    A positive scale increases the property; scales lie within ±10 (directions are unit vectors in w).  --sweep writes one row per property; --grid writes a
     contact sheet of every combination.
     """
+    use_threads(threads)
     from ohlora_cli.stages import synth as stage
 
     if all(x is None for x in (image, seed, identity, z_csv)):
         seed = 0
     edits = [(name, value) for name, value in (("eyes", eyes), ("mouth", mouth), ("pose", pose)) if value is not None]
     for spec in edit or []:
-        name, values = parse_assignment(spec, "--edit")
+        name, values = parse_assignment(spec, "--edit", form="one")
         edits.append((name, values[0]))
     cfg = SynthConfig(out=out, image_id=image, seed=seed, identity=identity, z_csv=z_csv, row=row, model=model,
                       labels=labels, edits=tuple(edits),
-                      sweeps=tuple(parse_assignment(s, "--sweep") for s in sweep or []),
+                      sweeps=tuple(parse_assignment(s, "--sweep", form="range") for s in sweep or []),
                       grid=tuple(parse_assignment(g, "--grid") for g in grid or []),
                       directions=directions, group=group, layers=parse_layers(layers), psi=psi,
                       trunc_layers=trunc_layers, noise=noise, device=device, dtype=dtype, animate=animate,
                       targets=tuple(_target(t) for t in target or []))
-    result = stage.run(open_catalog(catalog, quiet=quiet), cfg)
+    with LazyProgress("synth", quiet=quiet, unit="frame" if animate else "img") as bar:
+        result = stage.run(open_catalog(catalog, quiet=quiet, write_on_demand=True), cfg, on_start=bar.start,
+                           advance=bar.advance)
     where = f" directions {result.direction_set}/{result.group}" if result.direction_set else ""
     say(f"wrote {result.out} ({result.images} image{'s' if result.images > 1 else ''}, {result.latent}, "
         f"{result.generator}{where}) in {result.seconds:.2f} s")

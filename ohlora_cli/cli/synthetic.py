@@ -29,11 +29,24 @@ def render(
 ) -> None:
     """Render faces with their true 11-class parsing maps, attributes.csv and a hand_labels.csv."""
     from ohlora_cli.images import ensure_writable_dir
+    from ohlora_cli.limits import (
+        MAX_RENDER_FACES,
+        MAX_RESOLUTION,
+        MAX_SEED,
+        check_int,
+        check_seed,
+    )
     from ohlora_cli.synthetic.dataset import render_to_dir
 
     if n <= 0:
         raise UsageError(f"--n must be a positive number of faces, got {n}", "Pass e.g. --n 20000")
-    overrides = {name: values[0] for name, values in (parse_assignment(s, "--set") for s in set_ or [])}
+    check_int(n, "--n", lo=1, hi=MAX_RENDER_FACES, example="20000")
+    if resolution > MAX_RESOLUTION:  # (the renderer names what else it needs: a power of two >= 32)
+        raise UsageError(f"--resolution must be at most {MAX_RESOLUTION}, got {resolution}", "Pass e.g. --resolution 64")
+    check_seed(seed_start, "--seed-start")
+    if seed_start + n - 1 > MAX_SEED:
+        raise UsageError(f"seeds {seed_start}..{seed_start + n - 1} go past {MAX_SEED}", "Lower --seed-start or --n")
+    overrides = {name: values[0] for name, values in (parse_assignment(s, "--set", form="one") for s in set_ or [])}
     try:
         from ohlora_cli.synthetic.dataset import apply_overrides
         from ohlora_cli.synthetic.renderer import check_resolution, sample_attributes

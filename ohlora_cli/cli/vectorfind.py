@@ -13,10 +13,13 @@ from ohlora_cli.cli._common import (
     CatalogOpt,
     ModelOpt,
     QuietOpt,
+    ThreadsOpt,
     example,
     open_catalog,
     say,
+    use_threads,
 )
+from ohlora_cli.progress import LazyProgress
 
 app = typer.Typer(epilog=example("ohlora vectorfind --groups 16", "ohlora vectorfind --method conditional",
                                  "ohlora vectorfind import-seed", "ohlora vectorfind export seed-v8 --out dirs/"))
@@ -37,6 +40,7 @@ def find(
     name: Annotated[str | None, typer.Option("--name", help="Direction set name [default: METHOD-MODEL].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the class shuffles and the SVM.")] = 2025,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a set with the same name.")] = False,
+    threads: ThreadsOpt = "auto",
     scorer: Annotated[str | None, typer.Option("--scorer", help="Scorer id whose scores to use when several have "
                                                                 "them (e.g. property-cnn/synthetic).")] = None,
     catalog: CatalogOpt = DEFAULT_CATALOG,
@@ -49,14 +53,20 @@ def find(
     """
     if ctx.invoked_subcommand is not None:
         return
+    use_threads(threads)
     from ohlora_cli.stages import vectorfind as stage
 
     split = lambda text: tuple(p.strip() for p in text.split(",") if p.strip())  # noqa: E731
     cfg = stage.VectorfindConfig(model=model, groups=groups, group_by=split(group_by) if group_by else None,
                                  properties=split(properties), ratio=ratio, method=method, cutoffs=cutoffs,
                                  name=name, seed=seed, replace=replace, scorer=scorer)
-    r = stage.run(open_catalog(catalog, quiet=quiet), cfg)
+    with LazyProgress("vectorfind", quiet=quiet, unit="direction") as bar:
+        r = stage.run(open_catalog(catalog, quiet=quiet), cfg, on_start=bar.start, advance=bar.advance)
     sizes = sorted(r.groups.values())
+    if r.existing:
+        say(f"direction set {r.name} already holds these {len(r.groups) * len(cfg.properties)} directions "
+            f"({r.method}, the same options and {r.samples} samples); nothing to do")
+        return
     say(f"found {len(r.groups) * len(cfg.properties)} directions ({r.method}) for {r.generator} from {r.samples} "
         f"samples in {len(r.groups)} groups (sizes {sizes[0]}–{sizes[-1]}) in {r.seconds:.1f} s; set {r.name}")
     if any(math.isfinite(v) for v in r.accuracy.values()):
@@ -75,8 +85,10 @@ def import_seed(
     quiet: QuietOpt = False,
 ) -> None:
     """Import the original project's direction CSVs (signs flipped so + increases the property)."""
+    from ohlora_cli.limits import check_name
     from ohlora_cli.stages.artifacts import import_seed_directions
 
+    check_name(name, "--name", "seed-v8")
     r = import_seed_directions(open_catalog(catalog, quiet=quiet), folder, name=name, replace=replace)
     say(f"imported {r.count} directions as set {r.name}: properties {', '.join(r.properties)}; "
         f"{len(r.groups)} groups; signs flipped so + increases the property")
@@ -93,11 +105,14 @@ def import_npy(
 ) -> None:
     """Import InterFaceGAN-style .npy directions (normalised to unit length) for a generator."""
     from ohlora_cli.catalog.registry import resolve_generator
-    from ohlora_cli.stages.artifacts import import_npy_directions
+    from ohlora_cli.limits import check_name
+    from ohlora_cli.stages.artifacts import import_npy_directions, read_npy_directions
 
+    check_name(name, "--name", "ifg")
+    found = read_npy_directions(files)  # every file checked before the catalog is touched
     cat = open_catalog(catalog, quiet=quiet)
     gen = resolve_generator(cat, model)
-    r = import_npy_directions(cat, files, name=name, generator_id=gen.id, replace=replace)
+    r = import_npy_directions(cat, files, name=name, generator_id=gen.id, replace=replace, found=found)
     say(f"imported {r.count} directions as set {r.name} for {gen.name}: {', '.join(r.properties)}")
 
 
@@ -113,7 +128,7 @@ def export(
     """Write every direction of a set as .npy (1, D) float32 or the original's CSV layout."""
     from ohlora_cli.stages.artifacts import export_directions
 
-    paths = export_directions(open_catalog(catalog, quiet=quiet), set_name, out, fmt)
+    paths = export_directions(open_catalog(catalog, quiet=quiet, readonly=True), set_name, out, fmt)
     say(f"wrote {len(paths)} {fmt} files to {out}")
 
 
@@ -124,7 +139,7 @@ def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> Non
 
     from ohlora_cli.catalog.models import Direction, DirectionSet, Generator
 
-    cat = open_catalog(catalog, quiet=quiet)
+    cat = open_catalog(catalog, quiet=quiet, readonly=True)
     with cat.read() as s:
         rows = s.execute(select(DirectionSet.name, DirectionSet.method, Generator.name,
                                 func.count(Direction.id), func.count(func.distinct(Direction.group_name)))

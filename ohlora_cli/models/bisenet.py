@@ -302,7 +302,7 @@ def load_bisenet(path: Path | str) -> BiSeNet:
     key (a DataParallel save) and absent BatchNorm ``num_batches_tracked`` counters, which do not
     affect inference. Anything else raises a one-line :class:`CheckpointError`.
     """
-    obj = read_file(path)
+    obj = read_file(path, "Check the path passed to --parser-weights")
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):

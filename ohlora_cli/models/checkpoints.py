@@ -21,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ohlora_cli.errors import CheckpointError
-from ohlora_cli.files import write_atomic
+from ohlora_cli.errors import CheckpointError, OhloraError
+from ohlora_cli.files import input_file, write_atomic
 from ohlora_cli.models.stylegan import (
     INIT_RES,
     DiscriminatorConfig,
@@ -38,6 +39,10 @@ from ohlora_cli.models.stylegan import (
 )
 
 OHLORA_FORMAT = "ohlora-stylegan"
+MAX_CHECKPOINT_BYTES = 4 << 30  # tensor data a weight file may hold (GenForce's 1024 px G + D + G_smooth: ~0.4 GiB)
+MAX_INFLATION = 2  # torch.save stores records uncompressed: more data than this × the file's size is a zip bomb
+MAX_PARAMETERS = 200_000_000  # per network; the GenForce / Oh-LoRA 256 px generator has 26 M
+FILE_FIX = "Pass a GenForce, Oh-LoRA or ohlora generator file"
 
 
 @dataclass
@@ -51,17 +56,27 @@ class LoadedCheckpoint:
     discriminator_state: dict[str, torch.Tensor] | None = None
     lineage: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the file it came from, for messages
+
+    def _what(self, net: str) -> str:
+        return f"checkpoint {self.source}: {net}" if self.source else net
 
     def build_generator(self, *, strict: bool = True) -> StyleGANGenerator:
+        """The network with the file's weights; its size and every tensor's shape are checked on the meta
+        device first, so a file declaring a huge network is refused before anything is allocated."""
+        _check_state(_shapes(StyleGANGenerator, self.g_config, self._what("generator")), self.generator_state,
+                     strict=strict, what=self._what("generator"))
         G = StyleGANGenerator(self.g_config)
-        _load_into(G, self.generator_state, strict=strict, what="generator")
+        _load_into(G, self.generator_state)
         return G.eval()
 
     def build_discriminator(self) -> StyleGANDiscriminator | None:
         if self.d_config is None or self.discriminator_state is None:
             return None
+        _check_state(_shapes(StyleGANDiscriminator, self.d_config, self._what("discriminator")),
+                     self.discriminator_state, strict=True, what=self._what("discriminator"))
         D = StyleGANDiscriminator(self.d_config)
-        _load_into(D, self.discriminator_state, strict=True, what="discriminator")
+        _load_into(D, self.discriminator_state)
         return D
 
 
@@ -73,11 +88,39 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_file(path: Path | str) -> Any:
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MB"
+
+
+def _check_archive(path: Path) -> None:
+    """The sizes a torch zip archive declares, read from its directory before anything is inflated:
+    refuse more than :data:`MAX_CHECKPOINT_BYTES`, or more than :data:`MAX_INFLATION` × the file's size
+    (records torch.save never compresses, i.e. a zip bomb)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            declared = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip (an old-style torch file, or junk torch.load will name)
+    size = path.stat().st_size
+    if declared > MAX_INFLATION * size + (1 << 20):
+        raise CheckpointError(f"checkpoint {path} would inflate to {_gib(declared)} from a {_gib(size)} file "
+                              "(compressed records, which torch.save never writes); refusing to load it",
+                              "Re-save the weights with torch.save")
+    if declared > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"checkpoint {path} holds {_gib(declared)}, more than ohlora loads "
+                              f"({_gib(MAX_CHECKPOINT_BYTES)})", "Save only the generator (and discriminator) weights")
+
+
+def read_file(path: Path | str, fix: str = "Check the path passed to --model") -> Any:
     """``torch.load`` restricted to tensors and plain containers; clear errors for anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist", "Check the path passed to --model")
+    try:
+        input_file(path, f"checkpoint {path}", fix)
+    except OhloraError as err:
+        raise CheckpointError(err.what, err.fix) from None
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty", "Check the file is complete and was written by torch.save")
+    _check_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notices; errors still raise
@@ -102,27 +145,47 @@ def load_checkpoint(path: Path | str, *, g_overrides: dict | None = None) -> Loa
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict",
                               "Pass a GenForce, Oh-LoRA or ohlora generator file")
     if obj.get("format") == OHLORA_FORMAT:
-        g_cfg = _config_from_dict(GeneratorConfig, obj["g_config"])
-        g_state = obj.get("generator_smooth") or obj["generator"]
-        d_cfg = _config_from_dict(DiscriminatorConfig, obj["d_config"]) if obj.get("d_config") else None
-        return LoadedCheckpoint("ohlora", g_cfg, g_state, d_cfg, obj.get("discriminator"),
-                                dict(obj.get("lineage") or {}), {k: v for k, v in obj.items() if k == "meta"})
+        if "g_config" not in obj:
+            raise CheckpointError(f"checkpoint {path} is an ohlora file without its g_config", FILE_FIX)
+        g_cfg = _config_from_dict(GeneratorConfig, obj["g_config"], path, "g_config")
+        g_state = _generator_state(obj, path)
+        d_cfg = _config_from_dict(DiscriminatorConfig, obj["d_config"], path, "d_config") \
+            if obj.get("d_config") is not None else None
+        d_state = _state_dict(obj.get("discriminator"), path, "discriminator") if d_cfg is not None else None
+        lineage = obj.get("lineage") or {}
+        return LoadedCheckpoint("ohlora", g_cfg, g_state, d_cfg, d_state, dict(lineage) if isinstance(lineage, dict)
+                                else {}, {k: v for k, v in obj.items() if k == "meta"}, str(path))
     if "generator" in obj or "generator_smooth" in obj:
-        g_state = obj.get("generator_smooth") or obj["generator"]
+        g_state = _generator_state(obj, path)
         kind = "genforce"
-    elif any(k.startswith("mapping.") for k in obj):
-        g_state, kind = obj, "bare"
+    elif any(isinstance(k, str) and k.startswith("mapping.") for k in obj):
+        g_state, kind = _state_dict(obj, path, "generator"), "bare"
     else:
-        keys = ", ".join(list(obj)[:5])
-        raise CheckpointError(f"checkpoint {path} has no generator weights (keys: {keys})",
-                              "Pass a GenForce, Oh-LoRA or ohlora generator file")
-    if not isinstance(g_state, dict) or not all(isinstance(v, torch.Tensor) for v in g_state.values()):
-        raise CheckpointError(f"checkpoint {path}: the generator entry is not a state dict",
-                              "Pass a GenForce, Oh-LoRA or ohlora generator file")
+        keys = ", ".join(map(str, list(obj)[:5]))
+        raise CheckpointError(f"checkpoint {path} has no generator weights (keys: {keys})", FILE_FIX)
     g_cfg = infer_generator_config(g_state, path, **(g_overrides or {}))
     d_state = obj.get("discriminator") if kind == "genforce" else None
-    d_cfg = infer_discriminator_config(d_state) if isinstance(d_state, dict) else None
-    return LoadedCheckpoint(kind, g_cfg, g_state, d_cfg, d_state if d_cfg else None)
+    d_cfg = infer_discriminator_config(d_state) if _is_state_dict(d_state) else None
+    return LoadedCheckpoint(kind, g_cfg, g_state, d_cfg, d_state if d_cfg else None, source=str(path))
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                       for k, v in obj.items())
+
+
+def _state_dict(obj: Any, path: Path, entry: str) -> dict[str, torch.Tensor]:
+    if not _is_state_dict(obj):
+        what = "missing" if obj is None else f"a {type(obj).__name__}, not a state dict of tensors"
+        raise CheckpointError(f"checkpoint {path}: the {entry} entry is {what}", FILE_FIX)
+    return obj
+
+
+def _generator_state(obj: dict, path: Path) -> dict[str, torch.Tensor]:
+    """``generator_smooth`` when the file has one (GenForce's EMA weights), else ``generator``."""
+    if obj.get("generator_smooth") is not None:
+        return _state_dict(obj["generator_smooth"], path, "generator_smooth")
+    return _state_dict(obj.get("generator"), path, "generator")
 
 
 ORIGINAL_CONDITIONAL_MBSTD_GROUP = 16
@@ -130,21 +193,23 @@ ORIGINAL_CONDITIONAL_MBSTD_GROUP = 16
 its bare state dict does not record; a bare conditional D file is read with it (GenForce's default is 4)."""
 
 
-def load_discriminator(path: Path | str) -> StyleGANDiscriminator:
+def load_discriminator(path: Path | str, fix: str = "Check the path passed to --d-model") -> StyleGANDiscriminator:
     """A discriminator kept in its own file (the original's ``stylegan_dis_*.pth``, a GenForce
     checkpoint's ``discriminator`` or an ohlora file), architecture inferred from shapes."""
-    obj = read_file(path)
+    obj = read_file(path, fix)
     state = obj.get("discriminator", obj) if isinstance(obj, dict) else None
-    d_cfg = infer_discriminator_config(state) if isinstance(state, dict) else None
+    d_cfg = infer_discriminator_config(state) if _is_state_dict(state) else None
     if d_cfg is not None and isinstance(obj.get("d_config"), dict):  # an ohlora file records its D
-        d_cfg = _config_from_dict(DiscriminatorConfig, {**d_cfg.to_dict(), **obj["d_config"]})
+        d_cfg = _config_from_dict(DiscriminatorConfig, {**d_cfg.to_dict(), **obj["d_config"]}, path, "d_config")
     elif d_cfg is not None and state is obj and d_cfg.label_size:
         d_cfg = replace(d_cfg, mbstd_group_size=ORIGINAL_CONDITIONAL_MBSTD_GROUP)
     if d_cfg is None:
         raise CheckpointError(f"{path} holds no discriminator weights",
                               "Pass the original's stylegan_dis_*.pth or a GenForce checkpoint")
+    what = f"checkpoint {path}: discriminator"
+    _check_state(_shapes(StyleGANDiscriminator, d_cfg, what), state, strict=True, what=what)
     D = StyleGANDiscriminator(d_cfg)
-    _load_into(D, state, strict=True, what="discriminator")
+    _load_into(D, state)
     return D
 
 
@@ -161,9 +226,25 @@ def save_checkpoint(path: Path, G: StyleGANGenerator, *, D: StyleGANDiscriminato
     write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
-def _config_from_dict(cls, data: dict):
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+_FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "bool | str": (bool, str)}
+
+
+def _config_from_dict(cls, data: Any, path: Path | str = "<state>", entry: str = "config"):
+    """A config dataclass from a file's plain dict, every field type-checked (a file is data, not code)."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {path}: {entry} is a {type(data).__name__}, not a table of settings",
+                              FILE_FIX)
+    known = {f.name: f for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    for k, v in values.items():
+        types = _FIELD_TYPES.get(str(known[k].type), (object,))
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+            raise CheckpointError(f"checkpoint {path}: {entry} {k} is {v!r}, not of type {known[k].type}", FILE_FIX)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path}: {entry} is not a configuration this ohlora can build ({err})",
+                              FILE_FIX) from None
 
 
 def _layer_indices(state: dict, prefix: str) -> list[int]:
@@ -229,14 +310,26 @@ def infer_discriminator_config(state: dict, **overrides) -> DiscriminatorConfig 
         return None
 
 
-def _load_into(module: torch.nn.Module, state: dict, *, strict: bool, what: str) -> None:
-    own = module.state_dict()
+def _shapes(cls, cfg, what: str) -> dict[str, tuple[int, ...]]:
+    """Every tensor shape of the network ``cls(cfg)``, built on the meta device (no memory), and a
+    :class:`CheckpointError` when it would have more than :data:`MAX_PARAMETERS` parameters."""
+    with torch.device("meta"):
+        state = cls(cfg).state_dict()
+    n = sum(t.numel() for t in state.values())
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(f"{what} would have {n:,} parameters, more than ohlora builds ({MAX_PARAMETERS:,})",
+                              "Check the file: its tensor shapes declare a huge network")
+    return {k: tuple(t.shape) for k, t in state.items()}
+
+
+def _check_state(own: dict[str, tuple[int, ...]], state: dict, *, strict: bool, what: str) -> None:
+    """Missing, unexpected and wrongly shaped tensors of ``state`` against the shapes ``own``."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k])]
     if wrong:
         k = wrong[0]
-        raise CheckpointError(f"{what} weight {k} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)}",
+        raise CheckpointError(f"{what} weight {k} has shape {tuple(state[k].shape)}, expected {tuple(own[k])}",
                               "The file does not match the architecture; check --model")
     if strict and (missing or unexpected):
         parts = []
@@ -246,6 +339,15 @@ def _load_into(module: torch.nn.Module, state: dict, *, strict: bool, what: str)
             parts.append(f"unexpected {', '.join(unexpected[:4])}" + (f" (+{len(unexpected) - 4} more)" if len(unexpected) > 4 else ""))
         raise CheckpointError(f"{what} state dict does not match: {'; '.join(parts)}",
                               "Pass a complete GenForce / Oh-LoRA / ohlora file")
+    bad = next((k for k in own if k in state and state[k].is_floating_point()
+                and not bool(torch.isfinite(state[k]).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"{what} weight {bad} holds NaN or infinite values", "Pass an intact weight file")
+
+
+def _load_into(module: torch.nn.Module, state: dict) -> None:
+    """Copy a state dict that :func:`_check_state` accepted into ``module``."""
+    own = module.state_dict()
     module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 

@@ -211,7 +211,7 @@ def _original_kind(state: dict, path: Path | str) -> str:
 
 
 def _read(path: Path | str) -> dict:
-    obj = read_file(path)
+    obj = read_file(path, "Check the CNN file's path")
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a CNN file",
                               "Pass a file written by `ohlora` or the original's CNN .pt / .pth")

@@ -14,7 +14,7 @@ Determinism contract:
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -67,8 +67,9 @@ def _autocast(device: torch.device, dtype: DType):
 @torch.no_grad()
 def synthesize(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, *, psi: float = 1.0, trunc_layers: int = 0,
                noise_mode: NoiseMode = "const", device: torch.device = torch.device("cpu"),
-               dtype: DType = "fp32") -> torch.Tensor:
-    """w (N, w_dim) or wp (N, L, w_dim) → float images (N, 3, R, R) in about [-1, 1]."""
+               dtype: DType = "fp32", advance: Callable[[int], None] | None = None) -> torch.Tensor:
+    """w (N, w_dim) or wp (N, L, w_dim) → float images (N, 3, R, R) in about [-1, 1]; ``advance(k)`` after
+    each k images (one at a time on CPU, the batch elsewhere) drives a progress bar."""
     wt = torch.as_tensor(np.asarray(w, np.float32) if isinstance(w, np.ndarray) else w).to(device)
     wp = G.truncation(wt, psi, trunc_layers)
     if dtype == "bf16" and device.type == "cpu":
@@ -76,9 +77,16 @@ def synthesize(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, *, psi: float
         G.synthesis.to(memory_format=torch.channels_last)
     with _autocast(device, dtype):
         if device.type == "cpu":
-            images = torch.cat([G.synthesis(wp[i:i + 1], noise_mode) for i in range(wp.shape[0])])
+            parts = []
+            for i in range(wp.shape[0]):
+                parts.append(G.synthesis(wp[i:i + 1], noise_mode))
+                if advance is not None:
+                    advance(1)
+            images = torch.cat(parts)
         else:
             images = G.synthesis(wp, noise_mode)
+            if advance is not None:
+                advance(wp.shape[0])
     return images.float()
 
 

@@ -183,7 +183,7 @@ def save_parser_weights(path: Path, net: SyntheticParserNet, *, recipe: dict | N
 
 def load_parser_net(path: Path | str) -> tuple[SyntheticParserNet, dict]:
     """Network (eval mode) and the whole file dict, via the safe loader ``checkpoints.read_file``."""
-    obj = read_file(path)
+    obj = read_file(path, "Check the path passed to --parser-weights")
     if not isinstance(obj, dict) or obj.get("format") != PARSER_FORMAT:
         raise CheckpointError(f"{path} is not an ohlora parser file (format {PARSER_FORMAT!r})",
                               "Re-create it with `python -m ohlora_cli.synthetic.train_parser`")

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -18,12 +20,31 @@ from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.registry import FILTER_CNN_KINDS, load_cnn, resolve_cnns
 from ohlora_cli.config import ScoreConfig
 from ohlora_cli.errors import UsageError
+from ohlora_cli.limits import NAME_PATTERN
 from ohlora_cli.models.cnns import predict
 from ohlora_cli.models.detect import largest_face_boxes, require_mtcnn
 from ohlora_cli.models.parsers import load_parser
 from ohlora_cli.properties.algorithms import PROPERTY_NAMES, compute_properties_batch
 
 FILTER_PROPERTIES = ("gender", "quality", "age", "glass")
+SCORED_PROPERTIES = (*PROPERTY_NAMES, *FILTER_PROPERTIES)  # every property a scorer stores
+SCORER_ID = re.compile(rf"parser-[a-z0-9_]+/(fixed|seed)|(cnn-filter|property-cnn)/{NAME_PATTERN.pattern}")
+
+
+def check_properties(props, flag: str, shown: str | None = None) -> None:
+    """Every name in ``props`` is a property some scorer measures (checked before the catalog is read)."""
+    unknown = [p for p in props if p not in SCORED_PROPERTIES]
+    if unknown:
+        where = f" in {flag} {shown!r}" if shown is not None else f" in {flag}"
+        raise UsageError(f"unknown property {unknown[0]!r}{where}", f"Known properties: {', '.join(SCORED_PROPERTIES)}")
+
+
+def check_scorer_id(scorer_id: str, flag: str = "--scorer") -> str:
+    """A scorer id of the form the scorers store (``parser-synthetic/fixed``, ``cnn-filter/SET``, ``property-cnn/SET``)."""
+    if not SCORER_ID.fullmatch(scorer_id or ""):
+        raise UsageError(f"{flag} {scorer_id!r} is not a scorer id",
+                         "Scorer ids look like parser-synthetic/fixed, cnn-filter/synthetic or property-cnn/synthetic")
+    return scorer_id
 CPU = torch.device("cpu")
 
 
@@ -93,6 +114,12 @@ def build_scorers(catalog: Catalog, cfg: ScoreConfig, device: torch.device = CPU
     make = {"parser": lambda: ParserScorer(cfg, device), "cnn-filter": lambda: FilterCnnScorer(catalog, cfg.cnns, device),
             "property-cnn": lambda: PropertyCnnScorer(catalog, cfg.cnns, device)}
     return [make[name]() for name in dict.fromkeys(cfg.scorers)]
+
+
+def normalised_scorer_ids(cfg: ScoreConfig) -> list[str]:
+    """The ids of the configured scorers that get a stored normalisation reference, without loading them."""
+    ids = {"parser": cfg.scorer_id, "property-cnn": f"property-cnn/{cfg.cnns}"}
+    return [ids[name] for name in dict.fromkeys(cfg.scorers) if name in ids]
 
 
 def scorer_properties(scorer_id: str) -> tuple[str, ...]:

@@ -22,8 +22,12 @@ from ohlora_cli.catalog.directions import load_direction_set
 from ohlora_cli.catalog.models import Direction, DirectionSet, Identity
 from ohlora_cli.catalog.vectors import decode, encode
 from ohlora_cli.errors import InputFileError, UsageError
-from ohlora_cli.files import atomic_path
-from ohlora_cli.formats import read_latent_csv, read_seed_direction_csv
+from ohlora_cli.files import atomic_path, input_file
+from ohlora_cli.formats import (
+    read_csv_records,
+    read_latent_csv,
+    read_seed_direction_csv,
+)
 from ohlora_cli.images import ensure_writable_dir
 
 SEED_FILE = re.compile(r"^(?P<prop>[a-z_]+)_change_w_vector_(?P<group>[hl]+)\.csv$")
@@ -90,19 +94,22 @@ def import_seed_directions(catalog: Catalog, folder: Path | None = None, *, name
     return ImportResult(name, len(vectors), props, groups)
 
 
-def import_npy_directions(catalog: Catalog, paths: list[Path], *, name: str, generator_id: int | None,
-                          replace: bool = False) -> ImportResult:
-    """InterFaceGAN-style ``{prop}[_{group}].npy`` files (shape (1, D) or (D,), unit norm) as one set."""
+def read_npy_directions(paths: list[Path]) -> dict[tuple[str, str], np.ndarray]:
+    """InterFaceGAN-style ``{prop}[_{group}].npy`` files (shape (1, D) or (D,), finite, non-zero) as unit
+    vectors by (property, group); one-line errors for every bad file."""
     found: dict[tuple[str, str], np.ndarray] = {}
     for path in paths:
         m = NPY_FILE.match(path.name)
         if not m:
             raise InputFileError(f"{path.name} is not named PROPERTY.npy or PROPERTY_GROUP.npy",
                                  "Name files like eyes.npy or eyes_hhhh.npy")
+        input_file(path, fix="Pass numpy .npy files")
         try:
             v = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputFileError(f"{path} is not a readable .npy array ({err})", "Pass numpy .npy files") from None
+        except (OSError, ValueError, EOFError) as err:
+            reason = "it is empty" if path.stat().st_size == 0 else str(err).splitlines()[0] if str(err) else \
+                type(err).__name__
+            raise InputFileError(f"{path} is not a readable .npy array ({reason})", "Pass numpy .npy files") from None
         v = np.asarray(v, np.float64).reshape(-1) if v.ndim in (1, 2) and (v.ndim == 1 or v.shape[0] == 1) else None
         if v is None:
             raise InputFileError(f"{path} must have shape (1, D) or (D,)", "Save one direction per file")
@@ -110,6 +117,13 @@ def import_npy_directions(catalog: Catalog, paths: list[Path], *, name: str, gen
         if not np.isfinite(norm) or norm == 0:
             raise InputFileError(f"{path} is a zero or non-finite vector", "Pass a real direction")
         found[(m["prop"], m["group"] or "all")] = (v / norm).astype(np.float32)
+    return found
+
+
+def import_npy_directions(catalog: Catalog, paths: list[Path], *, name: str, generator_id: int | None,
+                          replace: bool = False, found: dict[tuple[str, str], np.ndarray] | None = None) -> ImportResult:
+    """InterFaceGAN-style ``.npy`` files (or what :func:`read_npy_directions` read from them) as one set."""
+    found = read_npy_directions(paths) if found is None else found
     dims = {v.shape[0] for v in found.values()}
     if len(dims) != 1:
         raise InputFileError(f"the .npy files have different lengths {sorted(dims)}", "Import one w space at a time")
@@ -154,9 +168,9 @@ def import_identities(catalog: Catalog, z_csv: Path, *, groups_csv: Path | None,
     groups: list[str | None] = [None] * len(codes)
     meta: list[dict] = [{} for _ in codes]
     if groups_csv is not None:
-        with open(groups_csv, newline="") as f:
-            table = list(csv.DictReader(f))
-        if len(table) != len(codes) or not table or not {"case", "group_name"} <= set(table[0]):
+        header, records = read_csv_records(groups_csv, fix="Pass the original's ohlora_w_group_names.csv")
+        table = [r for _, r in records]
+        if len(table) != len(codes) or not {"case", "group_name"} <= set(header):
             raise InputFileError(f"{groups_csv} must have columns case, group_name and one row per code "
                                  f"({len(codes)})", "Pass the original's ohlora_w_group_names.csv")
         cases = [r["case"] for r in table]

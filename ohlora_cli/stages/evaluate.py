@@ -51,10 +51,15 @@ from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.files import atomic_path, write_text_atomic
 from ohlora_cli.images import ensure_writable_dir, save_png
+from ohlora_cli.limits import MAX_EVAL_CASES, MAX_SEED, check_int, check_seed
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.models.parsers import load_parser
 from ohlora_cli.plots import grouped_bars, scatter_panels
-from ohlora_cli.scoring.scorers import scorer_from_id, scorer_properties
+from ohlora_cli.scoring.scorers import (
+    check_scorer_id,
+    scorer_from_id,
+    scorer_properties,
+)
 
 GRID_EYES = (-1.2, 1.2)
 GRID_MOUTH = (-1.8, -0.9, 0.0, 0.9, 1.8)
@@ -190,10 +195,16 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check_device(self.device)
-        if self.cases < 1:
-            raise UsageError(f"--cases must be at least 1, got {self.cases}", "Pass e.g. --cases 200")
+        check_int(self.cases, "--cases", lo=1, hi=MAX_EVAL_CASES, example="200")
+        check_seed(self.seed_start, "--seed-start")
+        if self.seed_start + self.cases - 1 > MAX_SEED:
+            raise UsageError(f"case seeds {self.seed_start}..{self.seed_start + self.cases - 1} go past {MAX_SEED}",
+                             "Lower --seed-start or --cases")
         if len(self.thresholds) != 3 or not all(0 <= t <= 1 for t in self.thresholds):
             raise UsageError("--pass needs three thresholds in [0, 1] (eyes, mouth, pose)", "Pass --pass 0.92,0.88,0.88")
+        check_scorer_id(self.scorer)
+        for item in self.methods:
+            _parse_item(item)  # a malformed @layers fails before the catalog is read
 
 
 @dataclass
@@ -216,6 +227,7 @@ class EvalResult:
     out: Path
     seconds: float
     files: list[Path] = field(default_factory=list)
+    replaced: int = 0  # earlier evaluations with the same options that this one replaced
 
 
 def _parse_item(item: str) -> tuple[str, tuple[int, ...] | None]:
@@ -329,9 +341,9 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
                 if advance is not None:
                     advance(1)
             results.append(MethodResult(label, ds.name, ds.method, layers, rows, summarise(rows)))
-        _store(catalog, gen, cfg, results, methods, run_id)
-    files = write_outputs(out, results, cfg, gen.name)
-    return EvalResult(gen.name, cfg.scorer, len(names), results, out, time.perf_counter() - t0, files)
+        files = write_outputs(out, results, cfg, gen.name)  # the files first: a failed write stores nothing
+        replaced = _store(catalog, gen, cfg, results, methods, run_id)
+    return EvalResult(gen.name, cfg.scorer, len(names), results, out, time.perf_counter() - t0, files, replaced)
 
 
 def _clean(v):
@@ -342,13 +354,24 @@ def _clean(v):
     return v
 
 
-def _store(catalog: Catalog, gen, cfg: EvalConfig, results: list[MethodResult], methods, run_id: int) -> None:
+def _store(catalog: Catalog, gen, cfg: EvalConfig, results: list[MethodResult], methods, run_id: int) -> int:
+    """Store every method's evaluation in one transaction; an earlier evaluation of the same set, layers,
+    scorer, thresholds and cases (the same command, rerun — perhaps after a kill) is replaced, not
+    repeated.  Returns how many were replaced."""
+    replaced = 0
     with catalog.write() as s:
         for res, (_, ds, layers) in zip(results, methods):
+            options = json.dumps({"layers": list(layers) if layers else None, "thresholds": list(cfg.thresholds),
+                                  "cases": len(res.rows), "seed_start": cfg.seed_start, "identities": cfg.identities})
+            for old in s.scalars(select(Evaluation).where(
+                    Evaluation.generator_id == gen.id, Evaluation.direction_set_id == ds.id,
+                    Evaluation.method == res.label, Evaluation.scorer == cfg.scorer,
+                    Evaluation.options_json == options)):
+                s.delete(old)
+                replaced += 1
+            s.flush()
             ev = Evaluation(generator_id=gen.id, direction_set_id=ds.id, method=res.label, scorer=cfg.scorer,
-                            options_json=json.dumps({"layers": list(layers) if layers else None,
-                                                     "thresholds": list(cfg.thresholds), "cases": len(res.rows)}),
-                            summary_json=json.dumps(_clean(res.summary)), run_id=run_id)
+                            options_json=options, summary_json=json.dumps(_clean(res.summary)), run_id=run_id)
             s.add(ev)
             s.flush()
             res.evaluation_id = ev.id
@@ -358,6 +381,7 @@ def _store(catalog: Catalog, gen, cfg: EvalConfig, results: list[MethodResult], 
                                       metrics_json=json.dumps(_clean({k: v for k, v in r.items()
                                                                       if k.startswith(("off_", "eff_")) or k == "drift"})))
                        for r in res.rows])
+    return replaced
 
 
 def _fmt(v: float) -> str:

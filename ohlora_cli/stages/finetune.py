@@ -24,7 +24,7 @@ import torch
 from sqlalchemy import func, select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.images import images_of
+from ohlora_cli.catalog.images import check_stored_pngs, images_of
 from ohlora_cli.catalog.models import Generator, Image
 from ohlora_cli.catalog.queries import selection_ids, stage_run
 from ohlora_cli.catalog.registry import (
@@ -38,6 +38,17 @@ from ohlora_cli.config import check_device
 from ohlora_cli.errors import CheckpointError, NotFoundError, UsageError
 from ohlora_cli.files import write_text_atomic
 from ohlora_cli.frechet import feature_stats
+from ohlora_cli.images import ensure_writable_dir
+from ohlora_cli.limits import (
+    MAX_BATCH_SIZE,
+    MAX_LR,
+    MAX_R1,
+    MAX_TRAIN_STEPS,
+    check_int,
+    check_name,
+    check_number,
+    check_seed,
+)
 from ohlora_cli.models.checkpoints import (
     load_checkpoint,
     load_discriminator,
@@ -71,9 +82,10 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 def parse_duration(text: str) -> float:
     """'90s', '20m', '2h', '1.5d', '600' → seconds."""
     m = DURATION.match(text or "")
-    if not m:
+    seconds = float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]] if m else 0.0
+    if not 0 < seconds < math.inf:
         raise UsageError(f"--time {text!r} is not a duration", "Write e.g. --time 20m or --time 2h")
-    return float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -121,22 +133,27 @@ class FinetuneConfig:
         if len(given) != 1:
             raise UsageError("give exactly one of --steps, --kimg, --epochs, --time" if given else
                              "the run has no length", "Pass e.g. --steps 500 or --time 20m")
-        for k in ("steps", "kimg", "epochs"):
-            v = getattr(self, k)
-            if v is not None and not v > 0:
-                raise UsageError(f"--{k} must be positive, got {v}", f"Pass e.g. --{k} 10")
+        check_int(self.steps, "--steps", lo=1, hi=MAX_TRAIN_STEPS, example="500")
+        check_number(self.kimg, "--kimg", lo=0, lo_open=True, hi=MAX_TRAIN_STEPS * max(self.batch, 1) / 1000,
+                     example="10")
+        check_number(self.epochs, "--epochs", lo=0, lo_open=True, hi=MAX_TRAIN_STEPS, example="10")
         if self.time is not None:
             object.__setattr__(self, "time_limit_s", parse_duration(self.time))
-        if self.checkpoint_every < 1 or self.log_every < 1 or self.monitor_every < 0 or self.monitor_n < 1:
-            raise UsageError("--checkpoint-every, --log-every and --monitor-n must be positive",
-                             "Pass e.g. --checkpoint-every 50")
+        check_int(self.checkpoint_every, "--checkpoint-every", lo=1, example="50")
+        check_int(self.log_every, "--log-every", lo=1, example="25")
+        check_int(self.monitor_every, "--monitor-every", lo=0, example="50")
+        check_int(self.monitor_n, "--monitor-n", lo=1, hi=MAX_BATCH_SIZE, example="64")
+        empty = [f"--{k} {p!r}" for k in ("train", "freeze") for p in getattr(self, k) if not p.strip()]
+        if empty:
+            raise UsageError(f"{empty[0]} is an empty pattern", "Pass a glob like 'mapping.*' (D: for the discriminator)")
         if self.monitor_every and self.monitor_every % self.log_every:
             raise UsageError(f"--monitor-every {self.monitor_every} is not a multiple of --log-every {self.log_every}",
                              "Monitoring happens on logged steps; pass e.g. --monitor-every 50 --log-every 25")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--batch-size must be positive, got {self.batch_size}", "Pass e.g. --batch-size 8")
-        if not self.lr > 0 or self.r1 < 0 or not 0 <= self.ema < 1:
-            raise UsageError("--lr must be > 0, --r1 >= 0 and --ema in [0, 1)", "Check the training options")
+        check_int(self.batch_size, "--batch-size", lo=1, hi=MAX_BATCH_SIZE, example="8")
+        check_number(self.lr, "--lr", lo=0, lo_open=True, hi=MAX_LR, example="1e-4")
+        check_number(self.r1, "--r1", lo=0, hi=MAX_R1, example="10")
+        check_number(self.ema, "--ema", lo=0, hi=1, hi_open=True, example="0.999")
+        check_seed(self.seed)
         if self.augment not in AUGMENTS:
             raise UsageError(f"--augment {self.augment!r} is not an augmentation", f"Use one of: {', '.join(AUGMENTS)}")
         if not (math.isfinite(self.ada_target) and 0 < self.ada_target < 1) or \
@@ -145,8 +162,8 @@ class FinetuneConfig:
                              "Pass e.g. --ada-target 0.6 --ada-speed 2")
         if self.holdout < 0:
             raise UsageError(f"--holdout must be 0 or more, got {self.holdout}", "Pass e.g. --holdout 32")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.out):
-            raise UsageError(f"--out {self.out!r} is not a usable name", "Use letters, digits, '-', '_' or '.'")
+        check_name(self.out, "--out", "v8")
+        check_name(self.selection, "--selection")
 
     @property
     def batch(self) -> int:
@@ -164,6 +181,7 @@ class FinetuneResult:
     images: int
     last: dict
     monitor: list[dict] = field(default_factory=list)
+    existing: bool = False  # the generator was already there, fine-tuned by the same command: nothing was done
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -176,8 +194,12 @@ def steps_for(cfg: FinetuneConfig, n_images: int) -> int:
     if cfg.kimg is not None:
         return max(1, math.ceil(cfg.kimg * 1000 / cfg.batch))
     if cfg.epochs is not None:
-        return max(1, math.ceil(cfg.epochs * n_images / cfg.batch))
-    return 10**9
+        steps = max(1, math.ceil(cfg.epochs * n_images / cfg.batch))
+        if steps > MAX_TRAIN_STEPS:
+            raise UsageError(f"--epochs {cfg.epochs:g} over {n_images:,} images comes to {steps:,} steps, more than "
+                             f"{MAX_TRAIN_STEPS:,}", "Pass fewer --epochs")
+        return steps
+    return MAX_TRAIN_STEPS
 
 
 def conditional_from_unconditional(G0: StyleGANGenerator, D0: StyleGANDiscriminator | None, label_size: int,
@@ -219,6 +241,13 @@ def no_grad_parameters(G: StyleGANGenerator, names: set[str], batch: int = 2) ->
         p.grad = None
         p.requires_grad_(True)
     return missing
+
+
+def comparable_options(cfg: FinetuneConfig, gen: Generator) -> dict:
+    """What makes two fine-tunes the same (stored in the lineage): the parent and every option but
+    ``--resume`` and ``--device``; JSON values, so a stored copy compares equal."""
+    options = {k: v for k, v in asdict(cfg).items() if k not in ("model", "resume", "device", "time_limit_s")}
+    return json.loads(json.dumps({"parent": gen.name, **options}, default=str))
 
 
 def next_run_dir(root: Path, out: str) -> Path:
@@ -391,8 +420,19 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
         taken = s.scalars(select(Generator).where(Generator.name == cfg.out)).first()
     if taken is not None:
         earlier = latest_run_dir(root, cfg.out)
-        own = json.loads(taken.lineage_json or "{}").get("run_dir")
-        if not (cfg.resume and earlier is not None and own == str(earlier)):
+        lineage = json.loads(taken.lineage_json or "{}")
+        if "options" in lineage:  # registered with its lineage by this ohlora: a finished run
+            diff = [f"{k} {lineage['options'].get(k)} stored, {v} now" for k, v in comparable_options(cfg, gen).items()
+                    if lineage["options"].get(k) != v]
+            if not diff:  # the same command ran to the end before (perhaps killed before it could say so)
+                return FinetuneResult(cfg.out, Path(lineage["run_dir"]), lineage["steps"], time.perf_counter() - t0,
+                                      (0, 0), [], lineage.get("selection_images", 0), {}, existing=True)
+            if not cfg.resume:
+                raise UsageError(f"a generator named {cfg.out!r} already exists, fine-tuned with other options "
+                                 f"({'; '.join(diff[:3])})", "Pass another --out")
+        unfinished = taken.lineage_json is None and Path(taken.path).parent.parent == root.resolve() \
+            and Path(taken.path).parent.name.endswith(f"-{cfg.out}")  # an older ohlora killed before the lineage
+        if not unfinished and not (cfg.resume and earlier is not None and lineage.get("run_dir") == str(earlier)):
             raise UsageError(f"a generator named {cfg.out!r} already exists", "Pass another --out")
         with catalog.read() as s:
             used = s.scalar(select(func.count(Image.id)).where(Image.generator_id == taken.id))
@@ -400,6 +440,9 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
             raise UsageError(f"generator {cfg.out!r} already has {used} images; training it further would orphan them",
                              "Fine-tune into a new --out")
     ids = check_selection(catalog, cfg.selection, gen)
+    steps_for(cfg, max(len(ids) - cfg.holdout, 1))  # a length that is too long fails before any work
+    check_stored_pngs(catalog, gen, ids)  # every training image's header, before any work
+    ensure_writable_dir(Path(runs_root), "--runs")
     if cfg.resume and latest_run_dir(root, cfg.out) is None:
         raise NotFoundError(f"no earlier run of {cfg.out!r} in {root}", "Drop --resume to start a new run")
     device = pick_device(cfg.device)
@@ -478,15 +521,18 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
             final = monitor(trainer.step, trainer.G_ema or G)
             history.append({"step": trainer.step, **final})
         lineage = {"parent": gen.name, "parent_sha256": gen.sha256, "selection": cfg.selection,
-                   "preset": cfg.preset, "run_id": run_id, "run_dir": str(run_dir), "steps": trainer.step}
+                   "preset": cfg.preset, "run_id": run_id, "run_dir": str(run_dir), "steps": trainer.step,
+                   "selection_images": len(ids), "options": comparable_options(cfg, gen)}
         path = run_dir / "generator.pt"
         save_checkpoint(path, to_cpu(G), D=to_cpu(D), G_smooth=to_cpu(trainer.G_ema) if trainer.G_ema is not None else None,
                         lineage=lineage, meta={"finetune": resolved})
-        if taken is None:
-            taken = register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id)
-
-        with catalog.write() as s:  # a resumed, finished run updates its generator row in place
-            row = s.get(Generator, taken.id)
-            row.sha256, row.lineage_json = sha256_file(path), json.dumps(lineage)
+        if taken is None:  # the generator and its lineage in one transaction: registered means finished
+            register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id, lineage=lineage,
+                               checked=load_checkpoint(path))  # written just now from the trained networks
+        else:
+            with catalog.write() as s:  # a resumed, finished run updates its generator row in place
+                row = s.get(Generator, taken.id)
+                row.sha256, row.lineage_json = sha256_file(path), json.dumps(lineage)
+                row.path = str(path.resolve())
     return FinetuneResult(cfg.out, run_dir, trainer.step, time.perf_counter() - t0, counts, no_grad, len(ids),
                           result.last, history)

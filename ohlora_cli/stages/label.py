@@ -15,8 +15,9 @@ Label polarity is the original's: gender 1 = female, quality 1 = good, age 1 = o
 from __future__ import annotations
 
 import csv
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,12 +27,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.images import images_of
-from ohlora_cli.catalog.models import CnnModel, HandLabel, Image
+from ohlora_cli.catalog.models import CnnModel, HandLabel, Image, Run
 from ohlora_cli.catalog.queries import labelled_ids, stage_run
-from ohlora_cli.catalog.registry import register_cnn
+from ohlora_cli.catalog.registry import cnn_file, register_cnn
 from ohlora_cli.errors import InputFileError, NotFoundError, UsageError
 from ohlora_cli.files import atomic_path
+from ohlora_cli.formats import read_csv_records
 from ohlora_cli.images import contact_sheet, ensure_writable_dir, load_png, save_png
+from ohlora_cli.limits import (
+    MAX_CNN_WIDTH,
+    MAX_FOLDS,
+    MAX_LR,
+    MAX_RESOLUTION,
+    check_int,
+    check_name,
+    check_number,
+    check_seed,
+)
 from ohlora_cli.models.cnn_files import (
     is_ohlora_cnn,
     load_original_filter_cnn,
@@ -41,6 +53,7 @@ from ohlora_cli.models.cnn_files import (
 )
 from ohlora_cli.models.cnns import FILTER_PROPS
 from ohlora_cli.models.parsers import resize_images
+from ohlora_cli.processes import kill_point
 from ohlora_cli.training.cnns import train_filter_ensemble
 
 SHEET_COLUMNS = 10
@@ -91,16 +104,14 @@ def _image_index(catalog: Catalog, generator_id: int | None) -> tuple[dict[str, 
 
 
 def read_label_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """(columns, [(line number, row)]) with one-line errors for unreadable files."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            columns = [c.strip() for c in (reader.fieldnames or [])]
-            rows = [(k + 2, {(key or "").strip(): (v or "") for key, v in row.items()}) for k, row in enumerate(reader)]
-    except FileNotFoundError:
-        raise InputFileError(f"label file {path} does not exist", "Check the path") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise InputFileError(f"cannot read {path} ({err})", "Pass a UTF-8 CSV file") from None
+    """(columns, [(line number, row)]) with one-line errors for unreadable files (a FIFO, a folder,
+    binary content); UTF-8 with or without a byte-order mark."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise InputFileError(f"label file {path} does not exist", "Check the path")
+    columns, rows = read_csv_records(path, fix="Pass a UTF-8 CSV file")
+    if not columns:
+        raise InputFileError(f"{path} is empty", "Write a header like: image,gender,quality,age,glass")
     props = [c for c in columns if c in FILTER_PROPS]
     if not props:
         raise InputFileError(f"{path} has no gender, quality, age or glass column (columns: {', '.join(columns)})",
@@ -172,11 +183,17 @@ def label_counts(catalog: Catalog) -> dict[str, tuple[int, int]]:
     return {p: (v[0], v[1]) for p, v in out.items()}
 
 
+def check_export_options(*, n: int, seed: int) -> None:
+    """``label export``'s options, checked before the catalog is opened."""
+    if n < 1:
+        raise UsageError(f"--n must be at least 1, got {n}", "Pass e.g. --n 2000")
+    check_seed(seed)
+
+
 def export_for_labelling(catalog: Catalog, gen, G, *, n: int, out: Path, seed: int, device) -> tuple[int, Path]:
     """``n`` random unlabelled images → ``out/images/<id>.png``, ``out/sheet-NNN.png`` (ids under
     each face) and ``out/labels.csv`` (image, gender, quality, age, glass — values empty)."""
-    if n < 1:
-        raise UsageError(f"--n must be at least 1, got {n}", "Pass e.g. --n 2000")
+    check_export_options(n=n, seed=seed)
     out = ensure_writable_dir(Path(out), "--out")
     labelled = set(labelled_ids(catalog, gen.id))
     with catalog.read() as s:
@@ -209,6 +226,7 @@ class TrainResult:
     files: dict[str, Path]
     metrics: dict[str, dict]
     seconds: float
+    existing: list[str] = field(default_factory=list)  # properties whose model was already made alike (kept)
 
 
 def labelled_arrays_from_catalog(catalog: Catalog, gen, G, prop: str, device) -> tuple[np.ndarray, np.ndarray]:
@@ -236,51 +254,96 @@ def labelled_arrays_from_csv(path: Path, prop: str, resolution: int) -> tuple[np
             file = Path(path).parent / file
         if not file.exists():
             raise InputFileError(f"{path} line {line}: image {file} does not exist", "Check the image paths")
-        images.append(resize_images(load_png(file)[None], resolution)[0])
+        images.append(resize_images(load_png(file, what=f"{path} line {line}: image {file}",
+                                             fix="Check the image paths")[None], resolution)[0])
         labels.append(v)
     if not images:
         return np.zeros((0, resolution, resolution, 3), np.uint8), np.zeros(0, np.int64)
     return np.stack(images), np.array(labels, np.int64)
 
 
-def train(catalog: Catalog, *, name: str, props: list[str], arrays: Callable[[str], tuple[np.ndarray, np.ndarray]],
-          out_dir: Path, folds: int, seed: int, max_epochs: int, patience: int, lr: float | None, width: float,
-          init: str, replace: bool, on_epoch=None) -> TrainResult:
-    """Train and register one ensemble per property; ``arrays(prop)`` gives its (images, 0/1 labels)."""
+def check_train_options(*, name: str, props: list[str], folds: int, seed: int, max_epochs: int, patience: int,
+                        lr: float | None, width: float, resolution: int | None = None) -> None:
+    """``label train``'s options, checked before the catalog is opened (the set name becomes file names)."""
+    check_name(name, "--name", "mine")
+    if not props:
+        raise UsageError("--props names no property", "Pass some of: " + ", ".join(FILTER_PROPS))
     unknown = [p for p in props if p not in FILTER_PROPS]
     if unknown:
         raise UsageError(f"unknown filter property {unknown[0]!r}", "Use some of: " + ", ".join(FILTER_PROPS))
-    if not replace:
-        with catalog.read() as s:
-            kinds = set(s.scalars(select(CnnModel.kind).where(CnnModel.name == name)))
-        taken = next((f"cnn-{p}" for p in props if f"cnn-{p}" in kinds), None)
-        if taken is not None:
-            raise UsageError(f"the CNN set {name!r} already has a {taken} model", "Pass another --name, or --replace")
+    check_int(folds, "--folds", lo=2, hi=MAX_FOLDS, example="5")
+    check_int(max_epochs, "--epochs", lo=1, hi=100_000, example="100")
+    check_int(patience, "--patience", lo=1, hi=100_000, example="20")
+    check_number(lr, "--lr", lo=0, lo_open=True, hi=MAX_LR, example="1e-4")
+    check_number(width, "--width", lo=0, lo_open=True, hi=MAX_CNN_WIDTH, example="1")
+    if resolution is not None and (resolution < 32 or resolution > MAX_RESOLUTION or resolution & (resolution - 1)):
+        raise UsageError(f"--resolution must be a power of two from 32 to {MAX_RESOLUTION}, got {resolution}",
+                         "Pass e.g. --resolution 64")
+    check_seed(seed)
+
+
+def train(catalog: Catalog, *, name: str, props: list[str], arrays: Callable[[str], tuple[np.ndarray, np.ndarray]],
+          out_dir: Path, folds: int, seed: int, max_epochs: int, patience: int, lr: float | None, width: float,
+          init: str, replace: bool, on_epoch=None, source: str = "catalog") -> TrainResult:
+    """Train and register one ensemble per property; ``arrays(prop)`` gives its (images, 0/1 labels) and
+    ``source`` names where they come from.  Each property's model is registered on its own, so a rerun
+    of the same command after a kill keeps the models already made with the same options and trains the
+    rest; a model of the set made with other options is refused unless ``replace``."""
+    check_train_options(name=name, props=props, folds=folds, seed=seed, max_epochs=max_epochs, patience=patience,
+                        lr=lr, width=width)
+    options = {"name": name, "folds": folds, "seed": seed, "max_epochs": max_epochs, "patience": patience, "lr": lr,
+               "width": width, "init": init, "source": source}
+    done = {} if replace else _models_made_alike(catalog, name, props, options)
     t0 = time.perf_counter()
-    data = {p: arrays(p) for p in props}
+    data = {p: arrays(p) for p in props if p not in done}
     for p, (images, labels) in data.items():
         if len(labels) == 0:
             raise NotFoundError(f"no {p} labels", "Import some with `ohlora label import labels.csv` or pass --csv")
     out_dir = ensure_writable_dir(Path(out_dir), "--catalog (CNN files go to cnns/ beside it)")
-    files, metrics = {}, {}
-    options = {"name": name, "props": props, "folds": folds, "seed": seed, "max_epochs": max_epochs,
-               "patience": patience, "lr": lr, "width": width, "init": init}
-    with stage_run(catalog, "label-train", options) as run_id:
-        for p, (images, labels) in data.items():
-            ens = train_filter_ensemble(images, labels, prop=p, folds=folds, seed=seed, max_epochs=max_epochs,
-                                        patience=patience, lr=lr, width=width, init=init,
-                                        on_epoch=(lambda d, p=p: on_epoch({"prop": p, **d})) if on_epoch else None)
-            path = out_dir / f"{name}-cnn-{p}.pt"
-            save_filter_ensemble(path, ens)
-            register_cnn(catalog, path, name, f"cnn-{p}", run_id=run_id, replace=replace)
-            files[p], metrics[p] = path, ens.metrics
-    return TrainResult(name, files, metrics, time.perf_counter() - t0)
+    files = {p: cnn_file(done[p]) for p in done}
+    metrics = {p: json.loads(done[p].metrics_json or "{}") for p in done}
+    if data:
+        with stage_run(catalog, "label-train", {**options, "props": props}) as run_id:
+            for p, (images, labels) in data.items():
+                ens = train_filter_ensemble(images, labels, prop=p, folds=folds, seed=seed, max_epochs=max_epochs,
+                                            patience=patience, lr=lr, width=width, init=init,
+                                            on_epoch=(lambda d, p=p: on_epoch({"prop": p, **d})) if on_epoch else None)
+                path = out_dir / f"{name}-cnn-{p}.pt"
+                save_filter_ensemble(path, ens)
+                register_cnn(catalog, path, name, f"cnn-{p}", run_id=run_id, replace=replace)
+                files[p], metrics[p] = path, ens.metrics
+                kill_point("label-train:model")
+    return TrainResult(name, {p: files[p] for p in props}, {p: metrics[p] for p in props}, time.perf_counter() - t0,
+                       sorted(done, key=props.index))
+
+
+def _models_made_alike(catalog: Catalog, name: str, props: list[str], options: dict) -> dict[str, CnnModel]:
+    """The set's models of ``props`` already trained with these options (by a run of the same command);
+    a :class:`UsageError` if one of them was made otherwise (another run's options, or registered)."""
+    with catalog.read() as s:
+        rows = {r.kind: r for r in s.scalars(select(CnnModel).where(CnnModel.name == name))}
+        runs = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_([r.run_id for r in rows.values()
+                                                                          if r.run_id is not None])))}
+    done = {}
+    for p in props:
+        row = rows.get(f"cnn-{p}")
+        if row is None:
+            continue
+        run = runs.get(row.run_id)
+        made = json.loads(run.options_json) if run is not None and run.stage == "label-train" else None
+        if made is None or {k: v for k, v in made.items() if k != "props"} != options:
+            raise UsageError(f"the CNN set {name!r} already has a cnn-{p} model "
+                             f"{'trained with other options' if made is not None else 'registered from a file'}",
+                             "Pass another --name, or --replace")
+        done[p] = row
+    return done
 
 
 def register_cnn_files(catalog: Catalog, paths: list[Path], name: str, kind: str, out_dir: Path, *,
                        replace: bool = False):
     """Register CNN files as the ``kind`` model of set ``name``: one ohlora CNN file as it is, or the
     original's bare state dicts (fold files; 256 px) converted once into ``out_dir/<name>-<kind>.pt``."""
+    check_name(name, "--name", "mine")  # it becomes a file name in out_dir
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists():

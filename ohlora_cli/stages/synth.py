@@ -14,9 +14,10 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.directions import direction_matrix, resolve_direction_set
@@ -31,7 +32,7 @@ from ohlora_cli.catalog.models import (
 )
 from ohlora_cli.catalog.queries import generator_by_id
 from ohlora_cli.catalog.registry import load_generator, resolve_generator
-from ohlora_cli.catalog.scores import normalise_scores
+from ohlora_cli.catalog.scores import insert_scores, normalise_scores
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import SynthConfig
 from ohlora_cli.directions import group_names
@@ -70,8 +71,10 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
         with catalog.read() as s:
             img = s.get(Image, cfg.image_id)
             if img is None:
+                low, high = s.execute(select(func.min(Image.id), func.max(Image.id))).one()
                 raise NotFoundError(f"no image with id {cfg.image_id} in the catalog",
-                                    "List ids with `ohlora catalog status` or generate images first")
+                                    f"Image ids here run from {low} to {high}" if low is not None else
+                                    "The catalog has no images yet: run `ohlora generate --n 100`, or pass --seed")
             member = s.execute(select(GroupMember.group_name).join(Grouping)
                                .where(GroupMember.image_id == img.id).order_by(Grouping.id.desc())).first()
         gen = generator_by_id(catalog, img.generator_id)
@@ -106,11 +109,13 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
     return Latent(gen, w, group, desc)
 
 
-def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -> str | None:
+def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device,
+                pending: list[dict] | None = None) -> str | None:
     """The sample's group under a vectorfind set's grouping (its stored membership, else its scores).
 
-    A catalog image without the set's scores is scored once and the scores are stored; a sample
-    outside the catalog (seed, identity, CSV row) is rendered and scored on the fly.
+    A catalog image without the set's scores is scored once and the scores are stored (or, with
+    ``pending``, added to it for the caller to store once its output is written); a sample outside
+    the catalog (seed, identity, CSV row) is rendered and scored on the fly.
     """
     opts = json.loads(ds.options_json or "{}")
     group_by, scorer = opts.get("group_by"), opts.get("scorer")
@@ -128,21 +133,29 @@ def infer_group(catalog: Catalog, ds: DirectionSet, latent: Latent, G, device) -
         else:
             stored = {}
     if not all(p in stored for p in group_by):
-        stored = _score_one(catalog, scorer, latent, G, device)
+        stored = _score_one(catalog, scorer, latent, G, device, pending)
     values = normalise_scores(catalog, scorer, group_by, np.array([[stored[p] for p in group_by]]))
     return str(group_names(values, np.array([opts["cutoffs"][p] for p in group_by]))[0])
 
 
-def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device) -> dict[str, float]:
-    from sqlalchemy import insert
-
+def _score_one(catalog: Catalog, scorer: str, latent: Latent, G, device,
+               pending: list[dict] | None = None) -> dict[str, float]:
     sc = scorer_from_id(catalog, scorer, device)
     values = dict(zip(sc.properties, map(float, sc.score(render(G, latent.w[None], device=device))[0])))
     if latent.image_id is not None:
-        with catalog.write() as s:
-            s.execute(insert(Score), [dict(image_id=latent.image_id, property=p, value=v, scorer=scorer, run_id=None)
-                                      for p, v in values.items()])
+        rows = [dict(image_id=latent.image_id, property=p, value=v, scorer=scorer, run_id=None)
+                for p, v in values.items()]
+        if pending is not None:
+            pending.extend(rows)
+        else:
+            _store_scores(catalog, rows)
     return values
+
+
+def _store_scores(catalog: Catalog, rows: list[dict]) -> None:
+    if rows:
+        with catalog.write() as s:  # (kept as they are when a process beside this one stored them first)
+            insert_scores(s, rows)
 
 
 def plan(cfg: SynthConfig) -> tuple[list[str], np.ndarray, int, list[str], list[str] | None]:
@@ -176,10 +189,13 @@ def plan(cfg: SynthConfig) -> tuple[list[str], np.ndarray, int, list[str], list[
     return props, scales, ncols, captions, row_labels
 
 
-def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
+def run(catalog: Catalog, cfg: SynthConfig, *, on_start: Callable[[int], None] | None = None,
+        advance: Callable[[int], None] | None = None) -> SynthResult:
+    """Render the edited face (a sweep, a grid: every image of it); ``on_start(images)`` and ``advance(k)``
+    drive a progress bar."""
     t0 = time.perf_counter()
     if cfg.animate is not None:
-        return animate(catalog, cfg)
+        return animate(catalog, cfg, on_start=on_start, advance=advance)
     if cfg.out.suffix.lower() != ".png":
         raise UsageError(f"--out {cfg.out} must end in .png", "e.g. --out face.png")
     ensure_writable_dir(cfg.out.parent if str(cfg.out.parent) else Path("."), "--out")
@@ -193,25 +209,30 @@ def run(catalog: Catalog, cfg: SynthConfig) -> SynthResult:
         raise UsageError(f"--layers goes up to {max(layers)} but {gen.name} has {gen.num_layers} layers",
                          f"Use layers 0..{gen.num_layers - 1}")
     ds_name, group = None, cfg.group or latent.group
+    scores: list[dict] = []  # stored once the picture is written: a failed write leaves the catalog as it was
     if props:
         ds = resolve_direction_set(catalog, gen, cfg.directions)
-        group = cfg.group or infer_group(catalog, ds, latent, G, device) or latent.group
+        group = cfg.group or infer_group(catalog, ds, latent, G, device, scores) or latent.group
         directions, group = direction_matrix(catalog, ds, props, group)
         ds_name = ds.name
     else:
         directions = np.zeros((0, gen.w_dim), np.float32)
     wp = edit_wp(latent.w, directions, scales, gen.num_layers, layers)
+    if on_start is not None:
+        on_start(len(wp))
     images = render(G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise, device=device,
-                    dtype=cfg.dtype)
+                    dtype=cfg.dtype, advance=advance)
     if len(images) == 1:
         save_png(cfg.out, images[0])
     else:
         scale = max(1, 96 // gen.resolution)
         save_png(cfg.out, contact_sheet(images, ncols, captions=captions, row_labels=row_labels, scale=scale))
+    _store_scores(catalog, scores)
     return SynthResult(cfg.out, len(images), latent.description, gen.name, ds_name, group, time.perf_counter() - t0)
 
 
-def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
+def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20, *, on_start: Callable[[int], None] | None = None,
+            advance: Callable[[int], None] | None = None) -> SynthResult:
     """The original app's motion (docs/original.md §11) through ``targets``, rendered frame by frame into a GIF."""
     t0 = time.perf_counter()
     ensure_writable_dir(cfg.animate.parent if str(cfg.animate.parent) else Path("."), "--animate")
@@ -220,7 +241,8 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     gen = latent.generator
     G = load_generator(gen, device)
     ds = resolve_direction_set(catalog, gen, cfg.directions)
-    group = cfg.group or infer_group(catalog, ds, latent, G, device) or latent.group
+    scores: list[dict] = []  # stored once the GIF is written
+    group = cfg.group or infer_group(catalog, ds, latent, G, device, scores) or latent.group
     directions, group = direction_matrix(catalog, ds, list(PROPERTIES), group)
     for target in cfg.targets:
         unknown = [p for p, _ in target if p not in PROPERTIES]
@@ -229,10 +251,13 @@ def animate(catalog: Catalog, cfg: SynthConfig, fps: int = 20) -> SynthResult:
     track = expression_track([dict(t) for t in cfg.targets], fps=fps)
     wp = edit_wp(latent.w, directions, track.astype(np.float32), gen.num_layers, cfg.layers)
     t_render = time.perf_counter()
+    if on_start is not None:
+        on_start(len(wp))
     frames = render(G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise, device=device,
-                    dtype=cfg.dtype)
+                    dtype=cfg.dtype, advance=advance)
     render_fps = len(frames) / (time.perf_counter() - t_render)
     data = gif_bytes(frames, gen.resolution, fps)
     write_atomic(cfg.animate, lambda tmp: tmp.write_bytes(data))
+    _store_scores(catalog, scores)
     return SynthResult(cfg.animate, len(frames), f"{latent.description}, rendered at {render_fps:.0f} frames/s",
                        gen.name, ds.name, group, time.perf_counter() - t0)

@@ -46,15 +46,14 @@ from ohlora_cli.config import SynthConfig, parse_layers
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.images import contact_sheet, gif_bytes, png_bytes
+from ohlora_cli.limits import MAX_SCALE, MAX_SEED, NAME_PATTERN
 from ohlora_cli.models.inference import latents_for_seeds, pick_device, render
 from ohlora_cli.motion import PROPERTIES, expression_track
 from ohlora_cli.scoring.scorers import scorer_from_id
 from ohlora_cli.stages.synth import Latent, infer_group, plan, resolve_latent
 
 DEFAULT_SCORER = "parser-synthetic/fixed"  # measures faces when the direction set names no scorer
-MAX_SCALE = 10.0  # |slider value| accepted
-MAX_SEED = 2**32 - 1
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(rf"(?:{NAME_PATTERN.pattern})\Z")  # ohlora_cli.limits' names; .match checks the whole
 ANIMATION_FPS = 20  # stages.synth.animate's default
 DEFAULT_TARGET = (("mouth", 1.8),)  # the animation's target when eyes / mouth / pose are all at 0
 EDIT_FLAGS = ("eyes", "mouth", "pose")  # properties `ohlora synth` takes as --eyes / --mouth / --pose

@@ -4,7 +4,6 @@ gets a free one), then serve until Ctrl-C; or serve from a thread (tests, the be
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import threading
 import time
@@ -17,13 +16,6 @@ from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.errors import UsageError
 from ohlora_cli.studio.app import create_app
 from ohlora_cli.studio.engine import Studio
-
-
-def studio_threads(cores: int | None = None) -> int:
-    """Torch threads for the studio's renders: one core is left to the browser that shows them (on 2
-    cores, 2 spinning OpenMP threads beside chromium doubled the 64-px p95, bench/bench_studio.py)."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores - 1)
 
 
 def check_host(host: str) -> str:

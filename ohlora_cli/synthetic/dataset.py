@@ -23,6 +23,7 @@ import numpy as np
 from ohlora_cli.files import atomic_path
 from ohlora_cli.images import contact_sheet
 from ohlora_cli.images import save_png as _write_png
+from ohlora_cli.processes import kill_point
 from ohlora_cli.synthetic.renderer import (
     ATTRIBUTE_NAMES,
     HAND_LABEL_NAMES,
@@ -93,6 +94,7 @@ def render_to_dir(out_dir: Path, n: int, resolution: int = 64, seed_start: int =
             label_rows.append([f"images/{name}", *labels[k].tolist()])
         if len(sheet_faces) < SHEET_FACES:
             sheet_faces.extend(images[:SHEET_FACES - len(sheet_faces)])
+        kill_point("synthetic:batch")
         if progress is not None:
             progress(len(seeds))
 

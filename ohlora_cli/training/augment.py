@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from ohlora_cli.models.devices import to_host
 
 AUGMENTS = ("none", "diffaug", "ada")
 
@@ -121,9 +124,9 @@ class AdaController:
 
     def update(self, real_logits: torch.Tensor) -> float:
         """Feed one D step's real logits; returns the p to use from now on."""
-        signs = torch.sign(real_logits.detach().float()).flatten().cpu()
+        signs = np.sign(to_host(real_logits.float()).ravel())  # zeros on the meta device
         self._sum += float(signs.sum())
-        self._count += signs.numel()
+        self._count += signs.size
         self._steps += 1
         if self._steps % self.interval == 0 and self._count:
             r_t = self._sum / self._count
@@ -142,4 +145,4 @@ class AdaController:
 
 def overfit_heuristic(real_logits: torch.Tensor) -> float:
     """ADA's r_t = E[sign(D(x))] over real images: 0 when D cannot tell, 1 when it is sure of every real."""
-    return float(torch.sign(real_logits.detach().float()).mean().cpu())
+    return float(np.sign(to_host(real_logits.float())).mean())

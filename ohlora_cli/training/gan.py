@@ -26,11 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ohlora_cli.errors import UsageError
+from ohlora_cli.errors import OutputError, UsageError
 from ohlora_cli.files import write_atomic, write_text_atomic
 from ohlora_cli.models.checkpoints import read_file
 from ohlora_cli.models.devices import to_host
 from ohlora_cli.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from ohlora_cli.processes import kill_point
 from ohlora_cli.training.augment import (
     AUGMENTS,
     AdaController,
@@ -183,16 +184,28 @@ class GanTrainer:
 
     def save(self) -> None:
         state = self.state()
-        write_atomic(self.checkpoint_path, lambda tmp: torch.save(state, tmp),
-                     what=f"checkpoint in {self.run_dir}", after=f"; the previous checkpoint (step {self._saved_step}) is intact",
-                     fix="Free disk space and rerun with --resume")
+        kept = (f"; the previous checkpoint (step {self._saved_step}) is intact" if self.checkpoint_path.exists()
+                else "; no checkpoint was written yet")
+        write_atomic(self.checkpoint_path, lambda tmp: torch.save(state, tmp), what=f"checkpoint in {self.run_dir}",
+                     after=kept, fix="Free disk space and rerun with --resume" if self.checkpoint_path.exists()
+                     else "Free disk space and run it again")
         self._saved_step = self.step
+        kill_point("train:checkpoint")
 
     _saved_step = 0
 
     def load(self, state: dict) -> None:
-        if state.get("format") != "ohlora-train-state":
-            raise UsageError("the run folder does not hold an ohlora training state", "Start a new run")
+        """Continue from a full-state checkpoint; a damaged or foreign one is a one-line error."""
+        if not isinstance(state, dict) or state.get("format") != "ohlora-train-state":
+            raise UsageError(f"{self.checkpoint_path} does not hold an ohlora training state", "Start a new run")
+        try:
+            self._load(state)
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            raise UsageError(f"cannot resume: {self.checkpoint_path} is incomplete or damaged "
+                             f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})",
+                             "Start a new run (drop --resume)") from None
+
+    def _load(self, state: dict) -> None:
         mismatch = [k for k, v in TrainConfig(**_config_fields(state["config"])).resume_key().items()
                     if self.cfg.resume_key()[k] != v]
         if mismatch or state["g_config"] != self.G.cfg.to_dict() or state["d_config"] != self.D.cfg.to_dict():
@@ -350,8 +363,7 @@ class GanTrainer:
                 last.update(self.holdout_metrics())
                 if self.monitor is not None and self.monitor_every and self.step % self.monitor_every == 0:
                     last.update(self.monitor(self.step, self.G_ema or self.G))
-                with open(stats_path, "a") as f:
-                    f.write(json.dumps(last) + "\n")
+                _append_line(stats_path, json.dumps(last), resumable=self.checkpoint_path.exists())
                 if self.log is not None:
                     self.log(last)
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps or out_of_time:
@@ -370,6 +382,18 @@ def _config_fields(data: dict) -> dict:
         if key in out:
             out[key] = tuple(out[key])
     return out
+
+
+def _append_line(path: Path, line: str, *, resumable: bool) -> None:
+    """One stats line; a failed write (a full disk) is a one-line error saying what can be resumed."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError as err:
+        raise OutputError(f"cannot write {path} ({err.strerror or err})"
+                          + ("; the last checkpoint is intact" if resumable else "; no checkpoint was written yet"),
+                          "Free disk space and rerun with --resume" if resumable
+                          else "Free disk space and run it again") from None
 
 
 def _truncate_stats(path: Path, step: int) -> None:

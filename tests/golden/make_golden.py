@@ -31,8 +31,9 @@ def make(rev: str) -> Path:
         conn.execute("insert into generators (id, name, kind, path, sha256, resolution, z_dim, w_dim, label_size,"
                      " num_layers, config_json, parent_id, created_at) values (1, 'golden', 'embedded', '/nowhere.pt',"
                      " ?, 32, 512, 512, 7, 8, '{}', NULL, '2026-11-29 00:00:00')", ("0" * 64,))
-        conn.execute("insert into runs values (1, 'generate', '{}', 'done', '2026-11-29 00:00:00',"
-                     " '2026-11-29 00:00:01', '0.1.0', NULL)")
+        conn.execute("insert into runs (id, stage, options_json, status, started_at, ended_at, version, message)"
+                     " values (1, 'generate', '{}', 'done', '2026-11-29 00:00:00', '2026-11-29 00:00:01', '0.1.0',"
+                     " NULL)")
         for seed in range(3):
             conn.execute("insert into images (generator_id, run_id, seed, label_mode, z, label, w, psi, trunc_layers,"
                          " noise_mode, path, created_at) values (1, 1, ?, 'random', ?, ?, ?, 1.0, 0, 'const', NULL,"
