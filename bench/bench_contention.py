@@ -2,7 +2,7 @@
 loops, with ohlora's thread policy and with torch's old defaults, side by side in one run.
 
     python bench/bench_contention.py              # about 15 minutes on an idle 2-core machine
-    python bench/bench_contention.py --quick      # a smoke run, about 2 minutes
+    python bench/bench_contention.py --quick      # a smoke run of a few minutes
     python bench/bench_contention.py --repeat 3 --work score,synth --policies new,old,one
 
 Each command runs as a subprocess ``python -m ohlora_cli ...`` in a temporary folder with the embedded
@@ -182,7 +182,7 @@ def table(result: dict, selected: dict[str, Work], policies: list[str], busy: li
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a couple of minutes")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few minutes")
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the table shows the median")
     ap.add_argument("--work", default="demo,score,eval,synth", help="comma list of demo, score, eval, synth")
     ap.add_argument("--policies", default="new,old", help="comma list of new, old, one")
