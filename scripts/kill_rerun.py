@@ -116,8 +116,10 @@ def problems_after(folder: Path) -> list[str]:
         cat.close()
 
 
-def trial(stage: Stage, base: Path, ref: Path, seconds: float, work: Path, rng: random.Random) -> tuple[str, str]:
-    """One kill and rerun: (outcome, detail); outcome is clean | finished (before the kill; checked too) | FAIL."""
+def trial(stage: Stage, base: Path, ref: Path, seconds: float, work: Path, rng: random.Random
+          ) -> tuple[str, str, float | None]:
+    """One kill and rerun: (outcome, detail, how long a run that finished before its kill took); outcome is
+    clean | finished (before the kill; checked too) | FAIL."""
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(base, work)
@@ -125,9 +127,10 @@ def trial(stage: Stage, base: Path, ref: Path, seconds: float, work: Path, rng: 
     at = rng.uniform(0.0, seconds)
     proc = subprocess.Popen([sys.executable, "-m", "ohlora_cli", *stage.command, "--quiet"], cwd=work, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0, took = time.perf_counter(), None
     try:
         proc.wait(timeout=at)
-        outcome = "finished"
+        outcome, took = "finished", time.perf_counter() - t0
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -139,24 +142,24 @@ def trial(stage: Stage, base: Path, ref: Path, seconds: float, work: Path, rng: 
         rerun, where = [], where + ", before its run folder existed: rerun without --resume"
     r = ohlora(work, *stage.command, *rerun, check=False)
     if r.returncode != 0:
-        return "FAIL", f"{where}: rerun exited {r.returncode}: {r.stderr.strip().splitlines()[-1:]}"
+        return "FAIL", f"{where}: rerun exited {r.returncode}: {r.stderr.strip().splitlines()[-1:]}", took
     if stage.catalog:
         found = problems_after(work)
         if found:
-            return "FAIL", f"{where}: catalog check: {found[0]}"
+            return "FAIL", f"{where}: catalog check: {found[0]}", took
         if content(work / "ohlora.db") != content(ref / "ohlora.db"):
-            return "FAIL", f"{where}: the catalog differs from the uninterrupted run's"
+            return "FAIL", f"{where}: the catalog differs from the uninterrupted run's", took
         if stage.name == "finetune" and not same_weights(weights(work), weights(ref)):
-            return "FAIL", f"{where}: the fine-tuned weights differ from the uninterrupted run's"
+            return "FAIL", f"{where}: the fine-tuned weights differ from the uninterrupted run's", took
     for f in stage.files:
         if (work / f).read_bytes() != (ref / f).read_bytes():
-            return "FAIL", f"{where}: {f} differs"
+            return "FAIL", f"{where}: {f} differs", took
     if not stage.catalog:
         got, want = tree(work / "faces"), tree(ref / "faces")
         if got != want:
             odd = sorted(set(got) ^ set(want)) or [f for f in got if got[f] != want[f]]
-            return "FAIL", f"{where}: the rendered files differ ({', '.join(odd[:3])})"
-    return outcome, where
+            return "FAIL", f"{where}: the rendered files differ ({', '.join(odd[:3])})", took
+    return outcome, where, took
 
 
 def main() -> None:
@@ -186,10 +189,11 @@ def main() -> None:
             shutil.copytree(base, ref, dirs_exist_ok=True)
             t0 = time.perf_counter()
             ohlora(ref, *stage.command)
-            seconds = time.perf_counter() - t0
+            seconds = whole = time.perf_counter() - t0
             counts = {"clean": 0, "finished": 0, "FAIL": 0}
-            for k in range(args.kills):
-                outcome, detail = trial(stage, base, ref, seconds, root / name / "trial", rng)
+            for k in range(args.kills):  # instants over the shortest whole run seen (the load may change)
+                outcome, detail, took = trial(stage, base, ref, seconds, root / name / "trial", rng)
+                seconds = min(seconds, took or seconds)
                 counts[outcome] += 1
                 print(f"  {name} #{k + 1}: {outcome} ({detail})", file=sys.stderr, flush=True)
                 if outcome == "FAIL":
@@ -198,7 +202,7 @@ def main() -> None:
             ok = counts["clean"] + counts["finished"]
             print(f"{name}: {ok}/{args.kills} clean"
                   + (f" ({counts['finished']} finished before their kill)" if counts["finished"] else "")
-                  + f"; uninterrupted run {seconds:.1f} s", flush=True)
+                  + f"; uninterrupted run {whole:.1f} s", flush=True)
     finally:
         if args.work is None:
             shutil.rmtree(root, ignore_errors=True)
