@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -57,19 +58,19 @@ def together(catalog: Path, *procs: subprocess.Popen) -> list[tuple[int, str, st
 
 
 def images(path: Path) -> list[tuple]:
-    with sqlite3.connect(path) as c:
+    with closing(sqlite3.connect(path)) as c:
         return c.execute("select seed, label_mode, z, label, w, psi, trunc_layers, noise_mode from images "
                          "order by seed").fetchall()
 
 
 def scores(path: Path) -> list[tuple]:
-    with sqlite3.connect(path) as c:
+    with closing(sqlite3.connect(path)) as c:
         return c.execute("select i.seed, s.property, s.scorer, s.value from scores s join images i "
                          "on i.id = s.image_id order by 1, 2, 3").fetchall()
 
 
 def references(path: Path) -> list[tuple]:
-    with sqlite3.connect(path) as c:
+    with closing(sqlite3.connect(path)) as c:
         return c.execute("select scorer, property, mean, std, n, reference from normalisations order by 1, 2"
                          ).fetchall()
 
@@ -139,7 +140,7 @@ def test_score_beside_generate(cli, tmp_path, catalog_path):
     gen = start(tmp_path, catalog_path, "generate", "--n", "160", "--batch-size", "8")
     deadline = time.time() + 300
     while gen.poll() is None and time.time() < deadline:  # until some images are there
-        with sqlite3.connect(catalog_path, timeout=30) as c:
+        with closing(sqlite3.connect(catalog_path, timeout=30)) as c:
             if c.execute("select count(*) from images").fetchone()[0] >= 16:
                 break
         time.sleep(0.05)
@@ -181,7 +182,7 @@ def test_processes_creating_one_new_catalog_all_open_it(tmp_path):
     assert [r[0] for r in results] == ["opened\n"] * 3, results
     from ohlora_cli.catalog.db import head_revision
 
-    with sqlite3.connect(path) as c:
+    with closing(sqlite3.connect(path)) as c:
         assert c.execute("select version_num from alembic_version").fetchall() == [(head_revision(),)]
 
 

@@ -176,3 +176,30 @@ def test_bench_runs_commands_beside_busy_loops(tmp_path):
     assert bench.command("one", ("score",), 2)[1]["OHLORA_THREADS"] == "1"
     assert "OHLORA_THREADS" not in bench.command("new", ("score",), 2)[1]
     assert set(bench.works(quick=True)) == {"demo", "score", "eval", "synth"}
+
+
+def test_cpu_renders_are_the_same_bits_at_any_thread_count():
+    """Each sample is rendered on one intra-op thread (several samples at once), so neither the thread
+    count nor the number of images changes an image, and the count is restored afterwards."""
+    import numpy as np
+
+    from ohlora_cli.catalog.registry import embedded_generators
+    from ohlora_cli.models.checkpoints import load_checkpoint
+    from ohlora_cli.models.inference import latents_for_seeds, map_to_w, render
+
+    G = load_checkpoint(embedded_generators()["tiny"].path).build_generator().eval()
+    z, label = latents_for_seeds(np.arange(5), G.cfg.z_dim, G.cfg.label_size)
+    w = map_to_w(G, z, label)
+    before = torch.get_num_threads()
+    try:
+        images = {}
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            ticks: list[int] = []
+            images[count] = render(G, w, advance=ticks.append)
+            assert ticks == [1] * 5 and torch.get_num_threads() == count
+        alone = render(G, w[3:4])
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(images[1], images[2]) and np.array_equal(images[1], images[3])
+    assert np.array_equal(alone[0], images[1][3])

@@ -124,7 +124,9 @@ def _translate(err: Exception, path: Path) -> CatalogError:
     if "disk is full" in msg or ("disk I/O error" in msg and _disk_nearly_full(path)):
         return CatalogError(f"no space left for catalog {path} (database or disk is full); nothing of this "
                             "transaction was stored", "Free some disk space and run the same command again")
-    return CatalogError(f"catalog {path}: {msg.splitlines()[0]}", "Run `ohlora catalog check`")
+    code = getattr(getattr(err, "orig", err), "sqlite_errorname", None)  # e.g. SQLITE_IOERR_SHMOPEN
+    detail = msg.splitlines()[0] + (f", {code}" if code and code not in msg else "")
+    return CatalogError(f"catalog {path}: {detail}", "Run `ohlora catalog check`")
 
 
 @dataclass
