@@ -190,16 +190,63 @@ def test_cpu_renders_are_the_same_bits_at_any_thread_count():
     G = load_checkpoint(embedded_generators()["tiny"].path).build_generator().eval()
     z, label = latents_for_seeds(np.arange(5), G.cfg.z_dim, G.cfg.label_size)
     w = map_to_w(G, z, label)
-    before = torch.get_num_threads()
+    before, workers = torch.get_num_threads(), threads.sample_workers()
     try:
         images = {}
         for count in (1, 2, 3):
             torch.set_num_threads(count)
+            threads.set_sample_workers(count)
             ticks: list[int] = []
             images[count] = render(G, w, advance=ticks.append)
             assert ticks == [1] * 5 and torch.get_num_threads() == count
         alone = render(G, w[3:4])
     finally:
         torch.set_num_threads(before)
+        threads.set_sample_workers(workers)
     assert np.array_equal(images[1], images[2]) and np.array_equal(images[1], images[3])
     assert np.array_equal(alone[0], images[1][3])
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    ([0, 0, 0, 0, 0, 0, 0, 0], [10, 0, 0, 10, 0, 0, 0, 0], 0.5),   # one of two CPUs busy
+    ([5, 0, 5, 100, 0, 0, 0, 0], [15, 0, 15, 100, 0, 0, 0, 0], 1.0),
+    ([0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 15, 5, 0, 0, 0], 0.0),    # iowait is not busy
+    ([0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 10, 0, 0, 0, 10], 0.5),   # steal is (another VM has the core)
+    ([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8], 0.0),     # no ticks
+])
+def test_busy_fraction(before, after, expected):
+    assert threads.busy_fraction(before, after) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("count, others, passive", [
+    (2, 0.0, False), (2, 0.4, False), (2, 0.5, True), (2, 3.0, True), (2, None, True), (1, 0.0, True),
+    (16, 0.1, False)])
+def test_wait_policy(count, others, passive):
+    assert threads.wait_passively(count, others) is passive
+
+
+def test_waits_and_kernels_follow_what_else_runs():
+    """In a fresh process on 2 threads beside busy processes: passive waits, and with auto one thread per
+    kernel while renders still run 2 samples at once; a training command (adapt=False), an explicit count
+    and a wait policy the user set are kept."""
+    code = ("import os; from ohlora_cli.threads import apply_threads, sample_workers; "
+            "n = apply_threads({req}, adapt={adapt}); import torch; "
+            "print(n, torch.get_num_threads(), sample_workers(), os.environ.get('OMP_WAIT_POLICY', '-'))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "OPENBLAS_", "OHLORA_"))}
+
+    def policy(req="None", adapt=True, extra=None):
+        return subprocess.run([sys.executable, "-c", code.format(req=req, adapt=adapt)], env={**env, **(extra or {})},
+                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
+
+    cores = threads.auto_threads()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        if cores > 1:
+            assert policy() == [str(cores), "1", str(cores), "PASSIVE"]
+            assert policy(adapt=False) == [str(cores), str(cores), str(cores), "PASSIVE"]
+        assert policy(req="2") == ["2", "2", "2", "PASSIVE"]
+        assert policy(req="2", extra={"OMP_WAIT_POLICY": "ACTIVE"}) == ["2", "2", "2", "ACTIVE"]
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()

@@ -57,14 +57,15 @@ def open_catalog(path: Path, *, create: bool = True, quiet: bool = False, readon
     return catalog
 
 
-def use_threads(value: str, *, reserve: int = 0) -> int:
+def use_threads(value: str, *, reserve: int = 0, adapt: bool = True) -> int:
     """Check ``--threads`` / ``OHLORA_THREADS`` (a bad value is one line naming what the user set) and compute
     on that many threads from here on; call it first, before anything loads torch."""
     source = get_current_context().get_parameter_source("threads")
     from_env = source is not None and source.name == "ENVIRONMENT"
     if source is not None and source.name == "DEFAULT" and os.environ.get(THREADS_ENVVAR) == "":
         value, from_env = "", True  # click reads an empty variable as unset; OHLORA_BUSY_TIMEOUT='' is an error too
-    return apply_threads(parse_threads(value, source=THREADS_ENVVAR if from_env else "--threads"), reserve=reserve)
+    return apply_threads(parse_threads(value, source=THREADS_ENVVAR if from_env else "--threads"), reserve=reserve,
+                         adapt=adapt)
 
 
 def say(line: str) -> None:

@@ -100,7 +100,7 @@ def train(
 ) -> None:
     """Train one CNN per fold for each property (the original's recipe: BCE, AdamW, cosine, early stopping,
     eval-mode soft vote), register them as a CNN set and print each fold's AUROC, accuracy and F1."""
-    use_threads(threads)
+    use_threads(threads, adapt=False)  # training: the same count whatever else runs
     from ohlora_cli.catalog.registry import load_generator, resolve_generator
     from ohlora_cli.models.inference import pick_device
     from ohlora_cli.stages import label as stage

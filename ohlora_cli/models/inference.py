@@ -23,6 +23,7 @@ import torch
 from ohlora_cli.errors import UsageError
 from ohlora_cli.models.devices import pick_device, to_host
 from ohlora_cli.models.stylegan import NoiseMode, StyleGANGenerator, to_uint8
+from ohlora_cli.threads import sample_workers
 
 __all__ = ["latents_for_seeds", "pick_device", "map_to_w", "synthesize", "render", "label_directions"]
 
@@ -88,7 +89,7 @@ def synthesize(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, *, psi: float
 
 def _synthesize_each(G: StyleGANGenerator, wp: torch.Tensor, noise_mode: NoiseMode, device: torch.device,
                      dtype: DType, advance: Callable[[int], None] | None) -> list[torch.Tensor]:
-    """The CPU path: each sample on its own, on one intra-op thread, up to ``torch.get_num_threads()``
+    """The CPU path: each sample on its own, on one intra-op thread, up to the command's thread count of
     samples at once (worker threads; torch releases the GIL inside its kernels).
 
     A 64 px synthesis at batch 1 is hundreds of small kernels: splitting each of them over two OpenMP
@@ -97,7 +98,7 @@ def _synthesize_each(G: StyleGANGenerator, wp: torch.Tensor, noise_mode: NoiseMo
     thread, an image's bits do not depend on the thread count either.
     """
     n = wp.shape[0]
-    workers = max(1, min(torch.get_num_threads(), n))
+    workers = max(1, min(sample_workers() or torch.get_num_threads(), n))
 
     def one(i: int) -> torch.Tensor:
         with torch.no_grad(), _autocast(device, dtype):  # grad mode and autocast are per thread
