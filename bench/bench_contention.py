@@ -1,7 +1,7 @@
 """Commands beside busy processes: demo, score, eval and a synth sweep, alone and beside 1 and 3 busy
 loops, with ohlora's thread policy and with torch's old defaults, side by side in one run.
 
-    python bench/bench_contention.py              # about 15 minutes on an idle 2-core machine
+    python bench/bench_contention.py              # about 25 minutes on an idle 2-core machine
     python bench/bench_contention.py --quick      # a smoke run of a few minutes
     python bench/bench_contention.py --repeat 3 --work score,synth --policies new,old,one
 
@@ -10,8 +10,8 @@ Each command runs as a subprocess ``python -m ohlora_cli ...`` in a temporary fo
 ``while True: pass``.  Policies:
 
 - ``new``: ohlora's default, ``--threads auto`` (README, Threads);
-- ``old``: what ohlora did before: torch imported with the OpenMP defaults (spinning waits) and
-  torch's default thread count (the core count);
+- ``old``: torch's defaults, what ohlora did before: torch imported before ohlora sets anything
+  (spinning waits, every core per kernel; renders still run samples in parallel, as in every policy);
 - ``one``: ``--threads 1``.
 
 Seconds are whole commands (start-up included), the median of ``--repeat`` runs; a ratio is the time
