@@ -28,6 +28,7 @@ DEFAULT_SCORERS = ("parser", "cnn-filter")  # `score` and `generate --score` wit
 DEVICE_HELP = "auto | cpu | cuda | cuda:N"
 DEVICE_NAME = re.compile(r"^(auto|cpu|meta|cuda(:\d+)?)$")  # meta: the placement check (models.devices)
 LABEL_MODES = ("random", "zero")
+UNITS = ("raw", "sigma")  # synth scales: along unit directions in w (the original's), or population standard deviations
 NOISE_MODES = ("const", "random")
 DTYPES = ("fp32", "bf16", "fp16")
 
@@ -152,9 +153,12 @@ class SynthConfig:
     dtype: str = "fp32"
     animate: Path | None = None
     targets: tuple[tuple[tuple[str, float], ...], ...] = ()
+    units: str = "raw"  # of every scale above: raw (along unit directions) | sigma (population standard deviations)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.units not in UNITS:
+            raise UsageError(f"--units must be raw or sigma, not {self.units!r}", "Pass --units sigma")
         if self.animate is not None and (self.sweeps or self.grid):
             raise UsageError("--animate cannot be combined with --sweep or --grid", "Use one of them per call")
         if self.animate is not None and self.animate.suffix.lower() != ".gif":

@@ -101,3 +101,42 @@ def orthogonalize(vectors: np.ndarray) -> np.ndarray:
             v = vectors[i]
         out[i] = v / np.linalg.norm(v)
     return out.astype(np.float32)
+
+
+def project_off(vector: np.ndarray, others: np.ndarray) -> Direction:
+    """InterFaceGAN's conditional manipulation against a set of directions: ``vector`` minus its projection on
+    the span of ``others`` (K, D) — the off-target properties' own directions — made unit.
+
+    Moving along the result changes none of the others' linear scores.  The projection keeps the sign (its
+    dot product with ``vector`` is |vector|² − |projection|² ≥ 0), so + still increases the property.
+    A vector (almost) inside that span has nothing left: :class:`ValueError`.
+    """
+    v = np.asarray(vector, np.float64)
+    v = v / np.linalg.norm(v)
+    others = np.asarray(others, np.float64).reshape(-1, len(v))
+    if len(others):
+        q, _ = np.linalg.qr(others.T)
+        out = v - q @ (q.T @ v)
+    else:
+        out = v
+    kept = float(np.linalg.norm(out))
+    if kept < 1e-3:
+        raise ValueError("the direction lies in the span of the off-target directions: nothing is left")
+    return Direction((out / kept).astype(np.float32), {"kept": round(kept, 4), "projected_off": int(len(others))})
+
+
+def layer_blocks(num_layers: int, size: int = 2) -> list[tuple[int, ...]]:
+    """W+ layers in blocks of ``size`` (StyleGAN's two layers per resolution): 10 layers → (0, 1) … (8, 9)."""
+    return [tuple(range(b, min(b + size, num_layers))) for b in range(0, num_layers, size)]
+
+
+def choose_layer_blocks(on: np.ndarray, off: np.ndarray, *, share: float = 0.2, selectivity: float = 1.5) -> list[int]:
+    """HiGAN's layer-wise re-scoring rule (Yang et al. 2021): of the W+ blocks, keep those where the property
+    responds — its change ``on[b]`` (moving along the direction on block b only) is at least ``share`` of
+    the strongest block's — and the others do not — ``on[b] ≥ selectivity · off[b]``, ``off[b]`` being the
+    largest change of another measured property.  The strongest block is always kept.  Returns block indices."""
+    on, off = np.asarray(on, np.float64), np.asarray(off, np.float64)
+    best = int(np.nanargmax(on))
+    keep = [b for b in range(len(on)) if np.isfinite(on[b]) and on[b] > 0 and on[b] >= share * on[best]
+            and on[b] >= selectivity * off[b]]
+    return sorted(set(keep) | {best})

@@ -27,6 +27,7 @@ MAX_RESOLUTION = 1024  # `synthetic render --resolution`, `label train --resolut
 MAX_RENDER_FACES = 1_000_000  # `synthetic render --n`: attributes.csv is gathered in memory
 MAX_LR = 1.0  # --lr (AdamW)
 MAX_R1 = 1e4  # finetune --r1 (R1 gamma)
+MAX_ANCHOR = 1e3  # finetune --anchor (weight of the warm-up loss; the base recipe used 1)
 
 
 def check_name(value: str, flag: str, example: str = "v8-train") -> str:

@@ -1,6 +1,6 @@
-"""Small PNG charts drawn with Pillow (no plotting library needed): scatter panels and grouped bars.
+"""Charts for reports, drawn with matplotlib's Agg backend (no display): arrays in, an RGB uint8 image out.
 
-Arrays in, an RGB uint8 image out; ``images.save_png`` writes it.
+``images.save_png`` writes the image.  Every axis is labelled with what it measures and its unit.
 """
 
 from __future__ import annotations
@@ -10,87 +10,121 @@ from typing import Sequence
 
 import numpy as np
 
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127)]
+DPI = 100
 
 
-def _canvas(w: int, h: int):
-    from PIL import Image, ImageDraw
+def _figure(width: float, height: float):
+    """A figure drawn by the Agg canvas: never a window, whatever MPLBACKEND says."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    img = Image.new("RGB", (w, h), (255, 255, 255))
-    return img, ImageDraw.Draw(img)
-
-
-def _nice_range(lo: float, hi: float) -> tuple[float, float]:
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        return 0.0, 1.0
-    if hi - lo < 1e-9:
-        return lo - 0.5, hi + 0.5
-    pad = (hi - lo) * 0.06
-    return lo - pad, hi + pad
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
 
 
-def scatter_panels(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], *, xlabel: str = "intended",
-                   ylabel: str = "measured", size: int = 260) -> np.ndarray:
-    """One scatter panel per (title, x, y), side by side, with axes, min/max ticks and Pearson r."""
-    pad_l, pad_b, pad_t = 44, 34, 24
-    w = len(panels) * (size + pad_l + 10) + 10
-    h = size + pad_b + pad_t + 10
-    img, d = _canvas(w, h)
-    for k, (title, x, y) in enumerate(panels):
+def _pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def scatter_panels(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str,
+                   title: str | None = None) -> np.ndarray:
+    """One scatter panel per (title, x, y), side by side, each with Pearson r in its title and a least-squares
+    line; ``xlabel`` / ``ylabel`` name the axes with their units."""
+    fig = _figure(3.6 * len(panels) + 0.6, 3.7)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, x, y) in zip(axes, panels):
         x, y = np.asarray(x, float), np.asarray(y, float)
         ok = np.isfinite(x) & np.isfinite(y)
-        x0 = 10 + k * (size + pad_l + 10) + pad_l
-        y0 = pad_t
-        d.rectangle([x0, y0, x0 + size, y0 + size], outline=(0, 0, 0))
-        xlo, xhi = _nice_range(float(x[ok].min()) if ok.any() else 0, float(x[ok].max()) if ok.any() else 1)
-        ylo, yhi = _nice_range(float(y[ok].min()) if ok.any() else 0, float(y[ok].max()) if ok.any() else 1)
-        px = x0 + (x[ok] - xlo) / (xhi - xlo) * size
-        py = y0 + size - (y[ok] - ylo) / (yhi - ylo) * size
-        for a, b in zip(px, py):
-            d.ellipse([a - 1.5, b - 1.5, a + 1.5, b + 1.5], fill=PALETTE[0])
-        r = np.corrcoef(x[ok], y[ok])[0, 1] if ok.sum() > 2 and x[ok].std() > 0 and y[ok].std() > 0 else float("nan")
-        d.text((x0, 4), f"{title}  r = {r:.3f}", fill=(0, 0, 0))
-        d.text((x0, y0 + size + 4), f"{xlo:.2g}", fill=(80, 80, 80))
-        d.text((x0 + size - 30, y0 + size + 4), f"{xhi:.2g}", fill=(80, 80, 80))
-        d.text((x0 + size // 2 - 20, y0 + size + 18), xlabel, fill=(0, 0, 0))
-        d.text((x0 - pad_l + 2, y0 + size - 10), f"{ylo:.2g}", fill=(80, 80, 80))
-        d.text((x0 - pad_l + 2, y0), f"{yhi:.2g}", fill=(80, 80, 80))
-        d.text((x0 - pad_l + 2, y0 + size // 2), ylabel[:7], fill=(0, 0, 0))
-    return np.asarray(img)
+        xo, yo = x[ok], y[ok]
+        # intended values repeat on a grid: a little horizontal jitter shows how many points sit there
+        jitter = np.random.default_rng(0).uniform(-0.04, 0.04, len(xo)) * (np.ptp(xo) if len(xo) else 0)
+        ax.scatter(xo + jitter, yo, s=5, alpha=0.35, color="tab:blue", linewidths=0)
+        r = float(np.corrcoef(xo, yo)[0, 1]) if len(xo) > 2 and xo.std() > 0 and yo.std() > 0 else float("nan")
+        if math.isfinite(r):
+            slope, icept = np.polyfit(xo, yo, 1)
+            xs = np.array([xo.min(), xo.max()])
+            ax.plot(xs, slope * xs + icept, color="tab:red", lw=1.2, label=f"fit: {slope:.2f} per unit")
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.set_title(f"{name}   r = {r:.3f}", fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel(ylabel, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _pixels(fig)
 
 
-def grouped_bars(categories: Sequence[str], series: dict[str, Sequence[float]], *, title: str,
-                 ymax: float | None = None, bar: int = 14, height: int = 240) -> np.ndarray:
-    """Bars per category, one colour per series (legend on top); values above each bar."""
-    n_series = max(len(series), 1)
-    group_w = n_series * bar + 14
-    pad_l, pad_t, pad_b = 40, 40 + 12 * ((n_series + 3) // 4), 60
-    w = max(pad_l + len(categories) * group_w + 20, 360)
-    h = height + pad_t + pad_b
-    img, d = _canvas(w, h)
-    values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
-    top = ymax if ymax is not None else (max(values) * 1.1 if values and max(values) > 0 else 1.0)
-    d.text((pad_l, 4), title, fill=(0, 0, 0))
-    for k, name in enumerate(series):
-        lx, ly = pad_l + (k % 4) * 150, 20 + 12 * (k // 4)
-        d.rectangle([lx, ly + 2, lx + 8, ly + 10], fill=PALETTE[k % len(PALETTE)])
-        d.text((lx + 12, ly), name[:22], fill=(0, 0, 0))
-    base = pad_t + height
-    d.line([pad_l, base, w - 10, base], fill=(0, 0, 0))
-    d.line([pad_l, pad_t, pad_l, base], fill=(0, 0, 0))
-    d.text((4, pad_t - 6), f"{top:.2g}", fill=(80, 80, 80))
-    d.text((4, base - 6), "0", fill=(80, 80, 80))
-    for c, cat in enumerate(categories):
-        gx = pad_l + 8 + c * group_w
-        for k, vs in enumerate(series.values()):
-            v = vs[c]
-            if v is None or not math.isfinite(v):
-                continue
-            top_y = base - max(min(v / top, 1.0), 0.0) * height
-            d.rectangle([gx + k * bar, top_y, gx + (k + 1) * bar - 2, base], fill=PALETTE[k % len(PALETTE)])
-        d.text((gx, base + 4 + 12 * (c % 3)), str(cat)[:12], fill=(0, 0, 0))
-    return np.asarray(img)
+def grouped_bars(categories: Sequence[str], series: dict[str, Sequence[float]], *, title: str, ylabel: str,
+                 xlabel: str | None = None, ymax: float | None = None, percent: bool = False) -> np.ndarray:
+    """Bars per category, one colour per series (legend above); NaN values leave a gap.  ``percent`` shows
+    fractions as 0–100 %."""
+    n = max(len(series), 1)
+    fig = _figure(max(5.0, 0.32 * n * len(categories) + 1.6), 3.8)
+    ax = fig.add_subplot()
+    width = 0.8 / n
+    x = np.arange(len(categories))
+    scale = 100.0 if percent else 1.0
+    for k, (name, values) in enumerate(series.items()):
+        vals = np.array([v * scale if _finite(v) else np.nan for v in values], float)
+        ax.bar(x - 0.4 + width * (k + 0.5), vals, width * 0.92, label=name, color=f"C{k % 10}")
+    ax.set_xticks(x, [str(c) for c in categories], rotation=45 if len(categories) > 8 else 0, fontsize=7,
+                  ha="right" if len(categories) > 8 else "center")
+    ax.set_ylabel(ylabel, fontsize=8)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=8)
+    if ymax is not None:
+        ax.set_ylim(0, ymax * scale)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=7, ncol=min(n, 4), loc="lower left", bbox_to_anchor=(0, 1.08), frameon=False)
+    fig.tight_layout()
+    return _pixels(fig)
 
 
-__all__ = ["scatter_panels", "grouped_bars"]
+def measure_panels(measures: Sequence[tuple[str, str, bool]], series: dict[str, Sequence[float]], *,
+                   title: str) -> np.ndarray:
+    """One small bar panel per measure (its own axis and unit), one bar per series.
+
+    ``measures``: (panel title, y-axis label with the unit, higher is better); ``series[name][i]`` is the
+    value of measure i.  Each panel's title says which way is better.
+    """
+    cols = min(len(measures), 4)
+    rows = math.ceil(len(measures) / cols)
+    fig = _figure(3.0 * cols, 2.6 * rows + 0.6)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    names = list(series)
+    for i, (name, ylabel, higher) in enumerate(measures):
+        ax = axes[i]
+        vals = [series[s][i] if _finite(series[s][i]) else np.nan for s in names]
+        ax.bar(range(len(names)), vals, color=[f"C{k % 10}" for k in range(len(names))])
+        for k, v in enumerate(vals):
+            if math.isfinite(v):
+                ax.text(k, v, f"{v:.3g}", ha="center", va="bottom", fontsize=6)
+        ax.set_title(f"{name} ({'higher' if higher else 'lower'} is better)", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=7)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=6)
+        ax.tick_params(axis="y", labelsize=6)
+        ax.grid(axis="y", alpha=0.3)
+        finite = [v for v in vals if math.isfinite(v)]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            ax.set_ylim(0, hi * 1.18 if hi > 0 else 1.0)
+            if lo > 0.5 * hi and hi <= 1.0 and higher:  # r and rates near the top: start the axis lower
+                ax.set_ylim(max(0.0, lo - 1.5 * (hi - lo) - 0.02), min(1.0, hi + 0.6 * (hi - lo) + 0.02))
+    for ax in axes[len(measures):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _pixels(fig)
+
+
+__all__ = ["scatter_panels", "grouped_bars", "measure_panels"]

@@ -73,7 +73,7 @@ def kill_point(name: str) -> None:
     Points: ``<stage>:started`` (run row committed), ``<stage>:stored`` (results committed, run not yet
     closed), ``generate:batch`` / ``score:batch`` (a batch committed), ``label-train:model`` (one CNN
     registered), ``train:checkpoint`` (a GAN checkpoint written), ``synthetic:batch`` (a batch of files
-    written).  Without the variable it does nothing."""
+    written), ``calibrate:group`` (one group's calibrations stored).  Without the variable it does nothing."""
     want = os.environ.get("OHLORA_TEST_KILL_AT")
     if not want:
         return

@@ -24,7 +24,9 @@ DIRS = (["generate", "--n", "64", "--quiet"], ["score", "--scorers", "parser", "
 SEL = (["generate", "--n", "12", "--quiet"], ["score", "--scorers", "parser", "--quiet"],  # tests/test_finetune.py
        ["filter", "--name", "all", "--rule", "eyes>=-100", "--quiet"])
 EMPTY = (["catalog", "init", "--quiet"],)
-BUILDS = {"dirs": DIRS, "sel": SEL, "empty": EMPTY}
+UNCAL = (["generate", "--n", "12", "--quiet"], ["score", "--scorers", "parser", "--quiet"],  # a set without calibration
+         ["vectorfind", "--method", "global", "--no-calibrate", "--quiet"])
+BUILDS = {"dirs": DIRS, "sel": SEL, "empty": EMPTY, "uncal": UNCAL}
 
 NAME = "Use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
 KNOWN = ("Known properties: eyes, hair_color, hair_length, mouth, pose, background_mean, background_std, hairstyle, "
@@ -178,6 +180,17 @@ CASES = [
          "--holdout 1180591620717411303424 leaves fewer than 2 of the selection's 12 images to train on. Pass "
          "--holdout 1 or a larger selection"),
     case("finetune-steps-not-int", "sel", [*FT, "--steps", "1.5"], "Error: Invalid value for '--steps'", code=2),
+    case("finetune-anchor-negative", "sel", [*FT, "--steps", "1", "--anchor", "-1"],
+         "--anchor must be between 0 and 1000, got -1. Pass e.g. --anchor 1"),
+    case("finetune-anchor-nan", "sel", [*FT, "--steps", "1", "--anchor", "nan"],
+         "--anchor must be between 0 and 1000, got nan. Pass e.g. --anchor 1"),
+    case("finetune-anchor-not-synthetic", "sel", [*FT, "--steps", "1", "--anchor", "1"],
+         "--anchor needs a generator of the synthetic world (the renderer's attribute statistics in its file); tiny "
+         "has none. Fine-tune synthetic-base (or a fine-tune of it) with --anchor, or drop --anchor"),
+    case("finetune-anchor-from-original", "sel", [*FT, "--steps", "1", "--anchor", "1", "--from-original"],
+         "--anchor needs a generator of the synthetic world, not --from-original. Drop --anchor"),
+    case("finetune-noise", "sel", [*FT, "--steps", "1", "--noise", "fixed"],
+         "--noise must be random or const, not 'fixed'. Pass --noise random"),
     # ------------------------------------------------------------------ vectorfind
     case("vectorfind-seed-negative", "dirs", ["vectorfind", "--seed", "-1"], f"--seed {SEED}, got -1. Pass e.g. --seed 0"),
     case("vectorfind-seed-2^32", "dirs", ["vectorfind", "--seed", 2**32],
@@ -201,7 +214,21 @@ CASES = [
     case("vectorfind-ratio-big", "dirs", ["vectorfind", "--ratio", "0.6"],
          "--ratio must be in (0, 0.5], got 0.6. Pass e.g. --ratio 0.2"),
     case("vectorfind-method", "dirs", ["vectorfind", "--method", "pca"],
-         "unknown method 'pca'. Use one of: svm, global, conditional, regression"),
+         "unknown method 'pca'. Use one of: svm, global, conditional, regression, projected"),
+    case("vectorfind-off-target-method", None, ["vectorfind", "--off-target", "hair_color"],
+         "--off-target applies to --method projected, not svm. Pass --method projected, or leave out --off-target"),
+    case("vectorfind-off-target-typo", None, ["vectorfind", "--method", "projected", "--off-target", "hair_colour"],
+         f"unknown property 'hair_colour' in --off-target. {KNOWN}"),
+    case("vectorfind-off-target-edited", None, ["vectorfind", "--method", "projected", "--off-target", "mouth"],
+         "--off-target names mouth, which --properties finds a direction for. The other found properties are kept "
+         "still anyway: name only other properties"),
+    case("vectorfind-off-target-twice", None, ["vectorfind", "--method", "projected", "--off-target",
+                                               "hairstyle,hairstyle"],
+         "--off-target names hairstyle twice. Name each property once"),
+    case("vectorfind-off-target-empty", None, ["vectorfind", "--method", "projected", "--off-target", ""],
+         "--off-target names no property. Pass e.g. --off-target hair_color,background_mean"),
+    case("vectorfind-layers", None, ["vectorfind", "--layers", "0-5"],
+         "--layers must be all or auto, got '0-5'. Pass --layers auto to choose W+ layers per property by re-scoring"),
     case("vectorfind-name-empty", "dirs", ["vectorfind", "--name", ""],
          f"--name '' is not a usable name. {NAME} (e.g. --name svm-mine)"),
     case("vectorfind-name-dotdot", "dirs", ["vectorfind", "--name", "../../x"],
@@ -221,6 +248,25 @@ CASES = [
     case("vectorfind-export-format", "dirs", ["vectorfind", "export", "glob", "--out", "d", "--format", "mat"],
          "--format must be npy or csv, not 'mat'. Pass --format npy"),
     case("vectorfind-list-option", None, ["vectorfind", "list", "--bogus"], "Error: No such option: --bogus", code=2),
+    case("vectorfind-device", None, ["vectorfind", "--device", "gpu"],
+         "--device gpu is not a device. Use one of: auto | cpu | cuda | cuda:N"),
+    case("vectorfind-calibrate-unknown", "dirs", ["vectorfind", "calibrate", "nope"],
+         "no direction set named 'nope'. Known sets: glob, svm-tiny (import with `ohlora vectorfind import-seed`)"),
+    case("vectorfind-calibrate-name", None, ["vectorfind", "calibrate", "../x"],
+         f"ohlora vectorfind calibrate '../x' is not a usable name. {NAME} (e.g. ohlora vectorfind calibrate "
+         "svm-synthetic-base)"),
+    case("vectorfind-calibrate-images", None, ["vectorfind", "calibrate", "svm-tiny", "--images", "0"],
+         "--images must be between 1 and 4,096, got 0. Pass e.g. --images 8"),
+    case("vectorfind-calibrate-scorer", None, ["vectorfind", "calibrate", "svm-tiny", "--scorer", "bogus/x"],
+         f"--scorer 'bogus/x' is not a scorer id. {SCORER_ID}"),
+    case("vectorfind-calibrate-seed", None, ["vectorfind", "calibrate", "svm-tiny", "--seed", "-1"],
+         f"--seed {SEED}, got -1. Pass e.g. --seed 0"),
+    case("vectorfind-calibrate-model", "dirs", ["vectorfind", "calibrate", "svm-tiny", "--model", "synthetic-base"],
+         "direction set svm-tiny was found for generator tiny, not synthetic-base. Leave out --model (the set is "
+         "calibrated on tiny)"),
+    case("vectorfind-calibrate-unmeasured", "dirs", ["vectorfind", "calibrate", "svm-tiny", "--scorer",
+                                                     "cnn-filter/synthetic"],
+         "scorer cnn-filter/synthetic does not measure eyes. Pass --scorer with one that does"),
     # ------------------------------------------------------------------ eval
     case("eval-cases-zero", "dirs", ["eval", "--cases", "0"], "--cases must be between 1 and 2,000, got 0. Pass e.g. --cases 200"),
     case("eval-cases-huge", "dirs", ["eval", "--cases", "1000000000"],
@@ -311,6 +357,24 @@ CASES = [
          "--animate x.png must end in .gif. e.g. --animate talk.gif"),
     case("synth-eyes-no-catalog", None, ["synth", "--seed", "1", "--eyes", "nan"],
          "--eyes nan is not a finite number. Pass a scale between -10 and 10"),
+    case("synth-units-bogus", None, ["synth", "--seed", "1", "--units", "bogus"],
+         "--units must be raw or sigma, not 'bogus'. Pass --units sigma"),
+    case("synth-units-uncalibrated", "uncal", ["synth", "--seed", "1", "--units", "sigma", "--eyes", "1"],
+         "direction set global-tiny has no calibration for eyes (group all), so --units sigma cannot size it. "
+         "Run `ohlora vectorfind calibrate global-tiny`, or pass --units raw"),
+    case("synth-units-uncalibrated-animate", "uncal", ["synth", "--seed", "1", "--units", "sigma", "--animate", "a.gif"],
+         "direction set global-tiny has no calibration for eyes (group all), so --units sigma cannot size it. "
+         "Run `ohlora vectorfind calibrate global-tiny`, or pass --units raw"),
+    case("synth-units-sigma-converted-beyond", "dirs", ["synth", "--seed", "1", "--directions", "svm-tiny",
+                                                            "--units", "sigma", "--eyes", "1"],
+         "--eyes 1 is 100 raw units along svm-tiny's eyes direction (group l, 1σ = 100 raw), outside the edit range "
+         "-10..10. Pass at most 0.0998 σ there, or --units raw"),
+    case("synth-units-sigma-wrong-way", "dirs", ["synth", "--seed", "1", "--directions", "svm-tiny", "--units",
+                                                      "sigma", "--mouth", "0.1"],
+         "direction set svm-tiny's mouth direction (group l) did not increase mouth when calibrated (-0.083 σ per "
+         "unit), so --units sigma cannot size it. Pass --units raw"),
+    case("synth-units-sigma-beyond-10", "dirs", ["synth", "--seed", "1", "--units", "sigma", "--eyes", "11"],
+         f"--eyes 11 is outside the edit range -10..10. {SCALE}"),
     case("synth-row-negative", "dirs", ["synth", "--z-csv", "x.csv", "--row", "-1"],
          "--row must be >= 0, got -1. Pass e.g. --row 0"),
     # ------------------------------------------------------------------ studio

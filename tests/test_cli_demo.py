@@ -16,13 +16,19 @@ def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0].startswith("demo finished in ") and lines[0].endswith("catalog d/ohlora.db, 120 images per generator")
     assert lines[1].startswith("  filter pass rate: synthetic-base ") and ", demo-ft " in lines[1]
+    # the verdict (2 steps: either way), and the generator the later steps used
+    assert lines[2].startswith("  fine-tune: synthetic-base -> demo-ft: joint pass ") and ", feature distance " in lines[2]
+    better = lines[2].endswith("; demo-ft is better, the later steps use it")
+    assert better or lines[2].endswith("; demo-ft does not beat its parent, the later steps use synthetic-base")
+    lines = lines[:2] + lines[3:]
     assert lines[2].startswith("  direction validation accuracy: eyes ")
     assert lines[3].startswith("  eval demo-svm: mean |r| eyes ") and lines[4].startswith("  eval demo-global: ")
     assert lines[5] == "  report: d/eval/report.md"
     assert lines[6] == "  contact sheet: d/contact_sheet.png"
-    assert [line.rsplit(" ", 1)[1] for line in lines[7:10]] == [f"d/sweeps-image{i}.png" for i in (121, 122, 123)]
+    first = 121 if better else 1  # demo-ft's images follow the parent's 120
+    assert [line.rsplit(" ", 1)[1] for line in lines[7:10]] == [f"d/sweeps-image{i}.png" for i in range(first, first + 3)]
     assert lines[10] == "  animation: d/animation.gif"
-    assert load_png(tmp_path / "d" / "sweeps-image121.png").shape[0] >= 3 * 64  # three sweeps of 64-px faces
+    assert load_png(tmp_path / "d" / f"sweeps-image{first}.png").shape[0] >= 3 * 64  # three sweeps of 64-px faces
     assert (tmp_path / "d" / "eval" / "methods.png").exists()
     with sqlite3.connect(tmp_path / "d" / "ohlora.db") as conn:
         assert conn.execute("select count(*) from images").fetchone() == (240,)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import dump
+
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.images import load_png
 
@@ -37,13 +37,13 @@ def test_positive_scale_moves_w_along_the_direction(cli, with_directions, tmp_pa
     """The edit at --eyes s equals rendering w + s·e0 directly."""
     import sqlite3
 
+    from ohlora_cli.catalog.registry import embedded_generators
     from ohlora_cli.catalog.vectors import decode
     from ohlora_cli.models.checkpoints import load_checkpoint
     from ohlora_cli.models.inference import render
-    from ohlora_cli.catalog.registry import embedded_generators
 
     r = cli("synth", "--image", "1", "--eyes", "2.5", "--out", "e.png")
-    assert r.stdout.startswith("wrote e.png (1 image, image 1 (seed 0), tiny directions unit/all) in ")
+    assert r.stdout.startswith("wrote e.png (1 image, image 1 (seed 0), tiny directions unit/all, raw units) in ")
     w = decode(sqlite3.connect(tmp_path / "ohlora.db").execute("select w from images where id=1").fetchone()[0], 512)
     w2 = w.copy()
     w2[0] += 2.5

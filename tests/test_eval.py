@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 
 import numpy as np
 import pytest
 
-from ohlora_cli.stages.evaluate import (case_metrics, edit_grid, effect_sizes, identity_drift, passes, pearson,
-                                       summarise)
+from ohlora_cli.stages.evaluate import (
+    MethodResult,
+    case_metrics,
+    edit_grid,
+    effect_sizes,
+    identity_drift,
+    pass_rate_chart,
+    passes,
+    pearson,
+    summarise,
+    verdict,
+)
 from tests.conftest import dump
 
 
@@ -55,6 +66,35 @@ def test_effect_size_tells_a_big_side_effect_from_a_small_one():
     sm = summarise(rows)
     assert sm["on_target_effect"]["eyes"] == pytest.approx(1.2)
     assert sm["effect_matrix"]["mouth"]["hairstyle"] == pytest.approx(1.8)
+
+
+def _method(label, method, rates, drift=0.02, off=0.3, side=0.1):
+    """A MethodResult with one case per ``rates`` entry (r of eyes, mouth, pose)."""
+    rows = []
+    for k, (e, m, p) in enumerate(rates):
+        r = {"r_eyes": e, "r_mouth": m, "r_pose": p, "group": "hl" if k % 2 else "lh", "drift": drift}
+        r.update({f"off_{a}_{b}": off for a in ("eyes", "mouth", "pose") for b in ("hair_color", "hairstyle")})
+        r.update({f"eff_{a}_{b}": side for a in ("eyes", "mouth", "pose") for b in ("hair_color", "hairstyle")})
+        r.update({f"eff_{a}_{a}": 2.0 if a != "eyes" else 1.0 for a in ("eyes", "mouth", "pose")})
+        rows.append({**r, "passed": passes(r)})
+    return MethodResult(label, label, method, None, rows, summarise(rows))
+
+
+def test_verdict_names_the_best_and_what_it_loses():
+    svm = _method("svm", "svm", [(0.8, 0.95, 0.95), (0.93, 0.95, 0.95)])
+    new = _method("new", "projected", [(0.95, 0.96, 0.96), (0.90, 0.96, 0.96)], drift=0.01, off=0.2, side=0.05)
+    text = verdict([svm, new])
+    assert text.startswith("**`new` does best** of 2 methods on these 2 cases: it passes 50.0% (1/2), with mean |r| "
+                           "eyes .925, mouth .960, pose .960.")
+    assert "better on 6 of 7 measures and not on pass rate (50.0% vs 50.0%)" in text
+    assert "Of its 1 failing case, 1 misses the eyes threshold (|r| < 0.92): eyes limits it. Why: its edit moves "\
+           "eyes least" in text
+    assert "The runner-up, `svm`, passes 50.0% (0.0 points fewer)." in text
+    better = _method("new", "projected", [(0.95, 0.96, 0.96)] * 2, drift=0.01, off=0.2, side=0.05)
+    assert "it is better on every measure of the protocol" in verdict([svm, better])
+    assert "Every case passes." in verdict([svm, better])
+    categories, series = pass_rate_chart([svm, better])
+    assert categories == ["hl", "lh", "all"] and series == {"svm": [1.0, 0.0, 0.5], "new": [1.0, 1.0, 1.0]}
 
 
 def test_drift_only_counts_the_mask():
@@ -112,7 +152,21 @@ def test_eval_compares_methods_on_the_same_cases(cli, directions, tmp_path, cata
     assert summary["cases"] == 2 and set(summary["off_target_matrix"]) == {"eyes", "mouth", "pose"}
     assert set(summary["effect_matrix"]) == {"eyes", "mouth", "pose"} and "off_target_effect_mean_abs" in summary
     assert "eff_mouth_hairstyle" in rows[0] and "off_target_effect_mean_abs" in stats[0]
-    assert "Effect sizes" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Effect sizes" in report
+    # the report opens with a verdict naming the best method by the numbers it printed
+    first = report.split("\n\n")[1]
+    best = max(stats, key=lambda s: (float(s["passed_ratio"]), np.mean([float(s[f"{p}_corr_mean"]) for p in
+                                                                        ("eyes", "mouth", "pose")])))
+    assert first.startswith(f"**`{best['method']}` does best** of 3 methods on these 2 cases: it passes ")
+    # every picture it embeds (relative links) is there
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert {"methods.png", "pass_rate_by_group.png", "scatter_svm.png", "scatter_glob.png"} <= set(pictures)
+    assert all((out / p).is_file() for p in pictures)
+    # the per-group picture's numbers: each method's rate per group, then 'all' = its overall pass rate
+    plotted = list(csv.DictReader(open(out / "pass_rate_by_group.csv")))
+    assert plotted[-1]["group"] == "all" and {r["group"] for r in plotted[:-1]} <= {"h", "l", "all"}
+    assert [float(plotted[-1][s["method"]]) for s in stats] == [float(s["passed_ratio"]) for s in stats]
     # a layer-restricted edit changes the images less outside the face than ... at least differently
     assert stats[0]["drift_mean"] != stats[2]["drift_mean"]
 

@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "ohlora_cli.rules", "ohlora_cli.training.presets", "ohlora_cli.assets", "ohlora_cli.shards",
               "ohlora_cli.threads")),
     ("pure", ("ohlora_cli.properties", "ohlora_cli.directions", "ohlora_cli.frechet", "ohlora_cli.edits", "ohlora_cli.motion",
+              "ohlora_cli.calibration",
               "ohlora_cli.images", "ohlora_cli.plots", "ohlora_cli.formats", "ohlora_cli.synthetic.renderer",
               "ohlora_cli.synthetic.latent_code", "ohlora_cli.synthetic.dataset")),
     ("catalog", ("ohlora_cli.catalog", "ohlora_cli.migrations")),

@@ -115,11 +115,17 @@ def test_vectorfind(cli, built_catalog, tmp_path, catalog_path):
     args = ("vectorfind", "--groups", "2")
     ref = reference(cli, tmp_path, base, *args, "--quiet")
     killed(tmp_path, catalog_path, "vectorfind:stored", *args, "--quiet")
-    r = cli(*args)
-    assert r.stdout == ("direction set svm-tiny already holds these 6 directions (svm, the same options and 40 "
-                        "samples); nothing to do\n")
+    r = cli(*args)  # the set was stored, its calibration had not begun: the rerun calibrates it
+    first, second = r.stdout.splitlines()
+    assert first == "direction set svm-tiny already holds these 6 directions (svm, the same options and 40 samples)"
+    assert second.startswith("calibrated 6 directions on 208 images in ")
     check_is_clean(cli, catalog_path)
     assert content(catalog_path) == content(ref)
+    assert cli(*args).stdout == ("direction set svm-tiny already holds these 6 directions (svm, the same options and "
+                                 "40 samples); nothing to do\n")
+    cli("vectorfind", "--groups", "2", "--name", "c", "--no-calibrate", "--quiet")
+    killed(tmp_path, catalog_path, "calibrate:group#1", "vectorfind", "calibrate", "c", "--quiet")
+    assert cli("vectorfind", "calibrate", "c").stdout.startswith("calibrated 3 directions on 104 images in ")
     r = cli(*args, "--ratio", "0.3", ok=False)  # other options under the same name: refused, naming the fix
     assert r.exit_code == 1 and r.stderr == (
         "Error: a direction set named 'svm-tiny' already exists, made with other options (ratio 0.2 stored, 0.3 "

@@ -12,7 +12,7 @@ from ohlora_cli.synthetic.latent_code import (
     attributes_from_latent,
     labels_from_attributes,
 )
-from ohlora_cli.synthetic.train_base import oversample_rare, rare_tails
+from ohlora_cli.training.anchor import oversample_rare, rare_tails
 
 
 def test_natural_rates_and_oversampling():
@@ -130,7 +130,7 @@ def test_hair_texture_stats_are_the_seeds_hairstyle_score():
         PROPERTY_NAMES,
         compute_properties_batch,
     )
-    from ohlora_cli.synthetic.train_base import hair_texture_stats, to_tensor
+    from ohlora_cli.training.anchor import hair_texture_stats, to_tensor
 
     seeds = np.arange(40)
     images, maps = renderer.render(renderer.sample_attributes(seeds), seeds, 64)
@@ -165,7 +165,8 @@ def test_warmup_anchor_regularises_every_g_update_and_resumes(tmp_path):
         StyleGANDiscriminator,
         StyleGANGenerator,
     )
-    from ohlora_cli.synthetic.train_base import RenderedFaces, WarmupAnchor
+    from ohlora_cli.synthetic.train_base import RenderedFaces
+    from ohlora_cli.training.anchor import WarmupAnchor
     from ohlora_cli.training.gan import GanTrainer, TrainConfig
 
     stats = attribute_stats()

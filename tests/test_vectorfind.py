@@ -7,11 +7,21 @@ import sqlite3
 
 import numpy as np
 import pytest
-
 from conftest import dump
+
 from ohlora_cli.catalog.vectors import decode
-from ohlora_cli.directions import (all_groups, extremes, group_names, orthogonalize, regression_direction,
-                                   svm_direction)
+from ohlora_cli.directions import (
+    all_groups,
+    choose_layer_blocks,
+    extremes,
+    group_names,
+    layer_blocks,
+    orthogonalize,
+    project_off,
+    regression_direction,
+    svm_direction,
+)
+from ohlora_cli.edits import edit_wp
 
 
 def planted(n=600, d=32, seed=0):
@@ -39,6 +49,36 @@ def test_regression_and_orthogonalize():
     cross = v @ u3.T  # each conditional direction is orthogonal to the *other* original directions
     assert np.allclose(cross[~np.eye(3, dtype=bool)], 0, atol=1e-5)
     assert np.allclose(np.linalg.norm(v, axis=1), 1) and (np.diag(cross) > 0).all()
+
+
+def test_project_off_keeps_the_others_still():
+    rng = np.random.default_rng(3)
+    v, others = rng.standard_normal(16), rng.standard_normal((5, 16))
+    d = project_off(v, others)
+    assert abs(np.linalg.norm(d.vector) - 1) < 1e-6 and float(d.vector @ v) > 0  # unit, + still increases
+    assert np.allclose(others @ d.vector, 0, atol=1e-5)  # no other direction's score moves
+    assert d.metrics["projected_off"] == 5 and 0 < d.metrics["kept"] < 1
+    assert np.allclose(project_off(v, np.zeros((0, 16))).vector, v / np.linalg.norm(v), atol=1e-6)
+    with pytest.raises(ValueError, match="span of the off-target directions"):
+        project_off(others[0] + others[1], others)
+
+
+def test_layer_blocks_and_the_higan_rule():
+    assert layer_blocks(10) == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)] and layer_blocks(5)[-1] == (4,)
+    on, off = np.array([1.0, 0.8, 0.3, 0.05, 0.4]), np.array([0.1, 0.2, 0.1, 0.01, 0.9])
+    # block 3 responds too little (< 0.2 of the best), block 4 moves the others more than the property
+    assert choose_layer_blocks(on, off) == [0, 1, 2]
+    assert choose_layer_blocks(on, off, share=0.9) == [0]
+    assert choose_layer_blocks(-on, off) == [int(np.argmax(-on))]  # nothing qualifies: the strongest block stays
+
+
+def test_edit_wp_gives_each_direction_its_layers():
+    w, d, s = np.zeros(4), np.eye(4)[:2], np.array([[1.0, 2.0]])
+    wp = edit_wp(w, d, s, 3, direction_layers=[(0,), None])
+    assert wp[0].tolist() == [[1, 2, 0, 0], [0, 2, 0, 0], [0, 2, 0, 0]]
+    assert np.array_equal(edit_wp(w, d, s, 3, direction_layers=[None, None]), edit_wp(w, d, s, 3))
+    # an explicit layer list (--layers, eval's @0-1) is applied to every direction instead
+    assert edit_wp(w, d, s, 3, (1,), direction_layers=[(0,), None])[0].tolist() == [[0] * 4, [1, 2, 0, 0], [0] * 4]
 
 
 def test_groups_and_extremes():
@@ -72,12 +112,34 @@ def test_vectorfind_stores_grouping_and_unit_directions(cli, scored, catalog_pat
     assert "directions svm-tiny/" in r.stdout
 
 
+def test_projected_with_layers_chosen_by_rescoring(cli, scored, catalog_path):
+    r = cli("vectorfind", "--method", "projected", "--no-calibrate")  # one group; --layers auto by default
+    assert r.stdout.startswith("found 3 directions (projected) for tiny from 160 samples in 1 groups")
+    with sqlite3.connect(catalog_path) as conn:
+        opts = json.loads(conn.execute("select options_json from direction_sets where name='projected-tiny'")
+                          .fetchone()[0])
+        dirs = conn.execute("select d.property, d.group_name, d.vector, d.metrics_json from directions d join "
+                            "direction_sets s on s.id = d.set_id where s.name='projected-tiny'").fetchall()
+    assert opts["off_target"] == ["hair_color", "hair_length", "background_mean", "hairstyle"]
+    assert opts["layers"] == "auto" and opts["group_by"] == []
+    vec = {p: decode(v, 512) for p, g, v, _ in dirs}
+    met = {p: json.loads(m) for p, g, _, m in dirs}
+    assert {g for _, g, _, _ in dirs} == {"all"}
+    assert {m["projected_off"] for m in met.values()} == {6}  # the other 2 found properties + 4 off-target ones
+    assert abs(float(vec["eyes"] @ vec["mouth"])) < 0.2  # each is orthogonal to the others' unprojected directions
+    for p in ("eyes", "mouth", "pose"):
+        assert set(met[p]["layers"]) <= set(range(8)) and met[p]["layers"]  # tiny has 8 W+ layers
+        assert set(met[p]["layer_response"]) == {"0-1", "2-3", "4-5", "6-7"}
+    r = cli("eval", "--cases", "1", "--compare", "projected-tiny", "--out", "ev")
+    assert r.stdout.splitlines()[1].startswith("projected-tiny")
+
+
 @pytest.mark.parametrize("args,message", [
     (["--groups", "6"], "--groups must be a power of two, got 6. Pass e.g. --groups 16"),
     (["--groups", "16"], "group hhlh has 4 samples, too few for two classes of at least 2 at ratio 0.2. "
                          "Generate and score more images, or use fewer --groups"),
     (["--groups", "4", "--group-by", "eyes"], "--groups 4 needs 2 group-by properties, got 1 (eyes). Pass --groups 2"),
-    (["--method", "magic"], "unknown method 'magic'. Use one of: svm, global, conditional, regression"),
+    (["--method", "magic"], "unknown method 'magic'. Use one of: svm, global, conditional, regression, projected"),
     (["--properties", "smile"], "unknown property 'smile' in --properties. Known properties: eyes, hair_color, "
      "hair_length, mouth, pose, background_mean, background_std, hairstyle, gender, quality, age, glass"),
     (["--ratio", "0.7"], "--ratio must be in (0, 0.5], got 0.7. Pass e.g. --ratio 0.2"),
@@ -106,8 +168,8 @@ def test_cutoff_csv_and_nan_scores(cli, scored, catalog_path, tmp_path, artifact
 
 
 def test_directions_of_another_generator_are_refused(cli, scored, tmp_path):
-    from ohlora_cli.models.checkpoints import load_checkpoint, save_checkpoint
     from ohlora_cli.catalog.registry import embedded_generators
+    from ohlora_cli.models.checkpoints import load_checkpoint, save_checkpoint
 
     cli("vectorfind", "--groups", "2")
     G = load_checkpoint(embedded_generators()["tiny"].path).build_generator()
@@ -133,4 +195,4 @@ def test_expression_motion_follows_the_original_ramp():
     assert np.array_equal(track, expression_track([{"mouth": 1.8}, {"pose": -1.2}], idle_frames=10, seed=1,
                                                   blinks=False))
     blinking = expression_track([], idle_frames=2000, seed=3)
-    assert (blinking[:, 0] > 0.45).sum() > 10  # blinks occur
+    assert (blinking[:, 0] < 0.2 - 0.25 - 1.0).sum() > 10  # blinks occur, and close the eyes

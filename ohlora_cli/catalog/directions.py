@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from sqlalchemy import func, select
 
@@ -61,6 +63,20 @@ def direction_matrix(catalog: Catalog, ds: DirectionSet, props: list[str], group
                                 f"It has {', '.join(have_props)}")
         vectors.append(decode(by_key[(p, group)].vector, ds.w_dim))
     return np.stack(vectors), group
+
+
+def direction_metrics(catalog: Catalog, ds: DirectionSet, props: list[str], group: str) -> list[dict]:
+    """The stored metrics (``metrics_json``) of ``props``' directions in ``group``, in ``props`` order
+    (``{}`` for a direction the set lacks: :func:`direction_matrix` names it)."""
+    with catalog.read() as s:
+        rows = dict(s.execute(select(Direction.property, Direction.metrics_json)
+                              .where(Direction.set_id == ds.id, Direction.group_name == group)).all())
+    return [json.loads(rows.get(p) or "{}") for p in props]
+
+
+def direction_layers(catalog: Catalog, ds: DirectionSet, props: list[str], group: str) -> list[list[int] | None]:
+    """Each of ``props``' own W+ layers in ``group`` (``vectorfind --layers auto`` stores them; None = all)."""
+    return [m.get("layers") for m in direction_metrics(catalog, ds, props, group)]
 
 
 def load_direction_set(catalog: Catalog, name: str) -> tuple[DirectionSet, list[Direction]]:

@@ -35,8 +35,9 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the embedded default into one folder; say where the pictures are.
 
-    generate → score → filter → finetune → generate → score → vectorfind (svm, conditional) → eval →
-    synth sweeps and an animation.
+    generate → score → filter → finetune → generate → score → verdict (the fine-tuned generator's pass
+    rate and feature distance against its parent's; the later steps use the parent unless it is beaten)
+    → vectorfind (svm, global) → eval → synth sweeps and an animation.
     """
     use_threads(threads)
     from ohlora_cli import demo as stage
@@ -45,6 +46,8 @@ def demo(
                   rules=tuple(rule) if rule else stage.DEMO_RULES, log=lambda m: say_err(m, quiet), quiet=quiet)
     say(f"demo finished in {r.seconds:.1f} s: catalog {r.catalog}, {r.images} images per generator")
     say("  filter pass rate: " + ", ".join(f"{g} {v:.1%}" for g, v in r.pass_rates.items()))
+    if r.verdict is not None:
+        say(f"  fine-tune: {r.verdict}")
     say("  direction validation accuracy: " + ", ".join(f"{p} {a:.3f}" for p, a in r.accuracy.items()))
     for label, sm in r.eval_summary.items():
         say(f"  eval {label}: mean |r| eyes {sm['mean_abs_r_eyes']:.3f} mouth {sm['mean_abs_r_mouth']:.3f} "

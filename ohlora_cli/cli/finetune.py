@@ -60,6 +60,15 @@ def finetune(
     holdout: Annotated[int, typer.Option("--holdout", help="Selection images kept out of training to measure D's "
                                                            "held-out AUROC (0 = train on all, as the original).")]
     = 0,
+    anchor: Annotated[float, typer.Option("--anchor", help="Weight of the synthetic base recipe's warm-up loss (G(z, "
+                                                           "label) vs the renderer's face for it) added to every G "
+                                                           "update; needs a synthetic-world generator (0 = off).")]
+    = 0.0,
+    freeze_noise: Annotated[bool, typer.Option("--freeze-noise", help="Keep the per-layer noise strengths at the "
+                                                                      "parent's values.")] = False,
+    noise: Annotated[str, typer.Option("--noise", help="Noise inputs of the fakes made while training: random "
+                                                       "(GenForce's) | const (the fixed noise images are rendered "
+                                                       "with).")] = "random",
     new_d: Annotated[bool, typer.Option("--new-d", help="Start a freshly initialised discriminator.")] = False,
     from_original: Annotated[bool, typer.Option("--from-original", help="Make an unconditional GenForce model "
                                                                         "conditional first (new label weights, the original's v1 recipe).")] = False,
@@ -84,7 +93,7 @@ def finetune(
     never stepped it); an optional EMA generator is saved beside the raw one. Full-state checkpoints
     every --checkpoint-every steps make --resume continue bit-for-bit after a kill.
     """
-    use_threads(threads)
+    use_threads(threads, adapt=False)  # a resumed run repeats the count, and so its bits
     from ohlora_cli.stages import finetune as stage
 
     cfg = stage.FinetuneConfig(model=model, selection=selection, out=out, preset=preset, steps=steps, kimg=kimg,
@@ -93,12 +102,14 @@ def finetune(
                                new_d=new_d, from_original=from_original, monitor_every=monitor_every,
                                monitor_n=monitor_n, checkpoint_every=checkpoint_every, log_every=log_every,
                                resume=resume, device=device, augment=augment, ada_target=ada_target,
-                               ada_speed_kimg=ada_speed, holdout=holdout)
+                               ada_speed_kimg=ada_speed, holdout=holdout, anchor=anchor, freeze_noise=freeze_noise,
+                               noise=noise)
     cat = open_catalog(catalog, quiet=quiet)
     root = runs or Path(catalog).parent / "runs"
 
     def log(row: dict) -> None:
-        keys = ("step", "d_loss", "g_loss", "d_auroc", "r_t", "ada_p", "holdout_auroc", "mean_gender", "mean_quality", "mean_age", "mean_glass",
+        keys = ("step", "d_loss", "g_loss", "g_reg", "d_auroc", "r_t", "ada_p", "holdout_auroc", "mean_gender",
+                "mean_quality", "mean_age", "mean_glass",
                 "pass_rate", "fd_selection")
         say_err("  ".join(f"{k} {row[k]}" for k in keys if k in row), quiet)
 

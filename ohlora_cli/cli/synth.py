@@ -18,6 +18,7 @@ from ohlora_cli.cli._common import (
     example,
     open_catalog,
     say,
+    say_err,
     use_threads,
 )
 from ohlora_cli.config import SynthConfig, parse_assignment, parse_layers
@@ -30,6 +31,7 @@ def _target(spec: str) -> tuple[tuple[str, float], ...]:
 
 
 EPILOG = example("ohlora synth --eyes 1.2", "ohlora synth --image 42 --sweep eyes=-1.2:1.2:7 --out eyes.png",
+                 "ohlora synth --image 42 --units sigma --eyes 1 --mouth -1",
                  "ohlora synth --identity seed-v8-83 --directions seed-v8 --mouth 1.8",
                  "ohlora synth --seed 3 --animate talk.gif --target mouth=1.8 --target pose=-1.2,eyes=1")
 
@@ -61,7 +63,11 @@ def synth(
     animate: Annotated[Path | None, typer.Option("--animate", help="Write the original app's expression motion "
                                                                     "(cosine ramps, blinks) as a GIF.")] = None,
     target: Annotated[list[str] | None, typer.Option("--target", help="With --animate: e.g. 'mouth=1.8,eyes=1'; "
-                                                                      "one ramp per --target.")] = None,
+                                                                      "one ramp per --target [default: mouth 1.8 raw, "
+                                                                      "2 sigma].")] = None,
+    units: Annotated[str, typer.Option("--units", help="Of every scale: raw (along unit directions in w, the "
+                                                       "original's) | sigma (population standard deviations of the "
+                                                       "property; needs a calibrated set).")] = "raw",
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = "auto",
     dtype: DTypeOpt = "fp32",
@@ -71,7 +77,8 @@ def synth(
     """Render one face with its eyes / mouth / pose (or any property with directions) moved.
 
     A positive scale increases the property; scales lie within ±10 (directions are unit vectors in w).  --sweep writes one row per property; --grid writes a
-    contact sheet of every combination.
+    contact sheet of every combination.  With --units sigma, --eyes 1 opens the eyes by one population
+    standard deviation (the set's calibration, `ohlora vectorfind calibrate`).
     """
     use_threads(threads)
     from ohlora_cli.stages import synth as stage
@@ -88,10 +95,10 @@ def synth(
                       grid=tuple(parse_assignment(g, "--grid") for g in grid or []),
                       directions=directions, group=group, layers=parse_layers(layers), psi=psi,
                       trunc_layers=trunc_layers, noise=noise, device=device, dtype=dtype, animate=animate,
-                      targets=tuple(_target(t) for t in target or []))
+                      targets=tuple(_target(t) for t in target or []), units=units)
     with LazyProgress("synth", quiet=quiet, unit="frame" if animate else "img") as bar:
         result = stage.run(open_catalog(catalog, quiet=quiet, write_on_demand=True), cfg, on_start=bar.start,
-                           advance=bar.advance)
-    where = f" directions {result.direction_set}/{result.group}" if result.direction_set else ""
+                           advance=bar.advance, warn=lambda line: say_err(line, quiet))
+    where = f" directions {result.direction_set}/{result.group}, {result.units}" if result.direction_set else ""
     say(f"wrote {result.out} ({result.images} image{'s' if result.images > 1 else ''}, {result.latent}, "
         f"{result.generator}{where}) in {result.seconds:.2f} s")

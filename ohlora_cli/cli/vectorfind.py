@@ -11,6 +11,7 @@ import typer
 from ohlora_cli.cli._common import (
     DEFAULT_CATALOG,
     CatalogOpt,
+    DeviceOpt,
     ModelOpt,
     QuietOpt,
     ThreadsOpt,
@@ -22,7 +23,8 @@ from ohlora_cli.cli._common import (
 from ohlora_cli.progress import LazyProgress
 
 app = typer.Typer(epilog=example("ohlora vectorfind --groups 16", "ohlora vectorfind --method conditional",
-                                 "ohlora vectorfind import-seed", "ohlora vectorfind export seed-v8 --out dirs/"))
+                                 "ohlora vectorfind import-seed", "ohlora vectorfind calibrate svm-synthetic-base",
+                                 "ohlora vectorfind export seed-v8 --out dirs/"))
 
 
 @app.callback(invoke_without_command=True)
@@ -34,7 +36,16 @@ def find(
                                                                     "background_mean, hairstyle (first k)].")] = None,
     properties: Annotated[str, typer.Option("--properties", help="Comma list of properties to find.")] = "eyes,mouth,pose",
     ratio: Annotated[float, typer.Option("--ratio", help="Top / bottom fraction per group (the original: 0.2).")] = 0.2,
-    method: Annotated[str, typer.Option("--method", help="svm (the original) | global | conditional | regression.")] = "svm",
+    method: Annotated[str, typer.Option("--method", help="svm (the original) | global | conditional | regression | "
+                                                         "projected (each direction projected off the other "
+                                                         "properties' directions).")] = "svm",
+    off_target: Annotated[str | None, typer.Option("--off-target", help="projected: comma list of properties kept "
+                                                                        "still [default: hair_color, hair_length, "
+                                                                        "background_mean, hairstyle].")] = None,
+    layers: Annotated[str | None, typer.Option("--layers", help="all (edits move every W+ layer) | auto (per "
+                                                                "property, the W+ blocks where it responds and the "
+                                                                "others do not, by re-scoring) [default: auto for "
+                                                                "projected, all otherwise].")] = None,
     cutoffs: Annotated[str, typer.Option("--cutoffs", help="medians (of the catalog's scores) or a CSV like the "
                                                            "original's property_scores_mean_and_median.csv.")] = "medians",
     name: Annotated[str | None, typer.Option("--name", help="Direction set name [default: METHOD-MODEL].")] = None,
@@ -43,6 +54,11 @@ def find(
     threads: ThreadsOpt = "auto",
     scorer: Annotated[str | None, typer.Option("--scorer", help="Scorer id whose scores to use when several have "
                                                                 "them (e.g. property-cnn/synthetic).")] = None,
+    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Measure how many population standard "
+                                                                               "deviations one unit of each direction "
+                                                                               "moves its property (for synth --units "
+                                                                               "sigma).")] = True,
+    device: DeviceOpt = "auto",
     catalog: CatalogOpt = DEFAULT_CATALOG,
     quiet: QuietOpt = False,
 ) -> None:
@@ -59,18 +75,71 @@ def find(
     split = lambda text: tuple(p.strip() for p in text.split(",") if p.strip())  # noqa: E731
     cfg = stage.VectorfindConfig(model=model, groups=groups, group_by=split(group_by) if group_by else None,
                                  properties=split(properties), ratio=ratio, method=method, cutoffs=cutoffs,
-                                 name=name, seed=seed, replace=replace, scorer=scorer)
-    with LazyProgress("vectorfind", quiet=quiet, unit="direction") as bar:
-        r = stage.run(open_catalog(catalog, quiet=quiet), cfg, on_start=bar.start, advance=bar.advance)
+                                 name=name, seed=seed, replace=replace, scorer=scorer, calibrate=calibrate,
+                                 device=device, off_target=split(off_target) if off_target is not None else None,
+                                 layers=layers)
+    with LazyProgress("vectorfind", quiet=quiet, unit="direction") as bar, \
+            LazyProgress("calibrate", quiet=quiet, unit="img") as cbar:
+        r = stage.run(open_catalog(catalog, quiet=quiet), cfg, on_start=bar.start, advance=bar.advance,
+                      calibration_progress=(cbar.start, cbar.advance))
     sizes = sorted(r.groups.values())
     if r.existing:
         say(f"direction set {r.name} already holds these {len(r.groups) * len(cfg.properties)} directions "
-            f"({r.method}, the same options and {r.samples} samples); nothing to do")
+            f"({r.method}, the same options and {r.samples} samples); nothing to do"
+            if r.calibration is None or not r.calibration.calibrated else
+            f"direction set {r.name} already holds these {len(r.groups) * len(cfg.properties)} directions "
+            f"({r.method}, the same options and {r.samples} samples)")
+        _say_calibration(r.calibration)
         return
     say(f"found {len(r.groups) * len(cfg.properties)} directions ({r.method}) for {r.generator} from {r.samples} "
         f"samples in {len(r.groups)} groups (sizes {sizes[0]}–{sizes[-1]}) in {r.seconds:.1f} s; set {r.name}")
     if any(math.isfinite(v) for v in r.accuracy.values()):
         say("mean validation accuracy: " + ", ".join(f"{p} {a:.3f}" for p, a in r.accuracy.items()))
+    _say_calibration(r.calibration)
+
+
+def _say_calibration(c) -> None:
+    """The calibration's line (nothing when none ran or all was there)."""
+    if c is None or not c.calibrated:
+        return
+    groups = f" (mean over {c.groups} groups)" if c.groups > 1 else ""
+    say(f"calibrated {c.calibrated} directions on {c.images} images in {c.seconds:.1f} s: one unit moves "
+        + ", ".join(f"{p} {v:.2f}σ" for p, v in c.sigma_per_unit.items()) + groups)
+
+
+@app.command("calibrate", epilog=example("ohlora vectorfind calibrate svm-synthetic-base",
+                                         "ohlora vectorfind calibrate seed-v8 --model v8"))
+def calibrate_(
+    set_name: Annotated[str, typer.Argument(help="Direction set name.")],
+    model: ModelOpt = None,
+    scorer: Annotated[str | None, typer.Option("--scorer", help="Scorer id to measure with [default: the set's, "
+                                                                "else parser-synthetic/fixed].")] = None,
+    images: Annotated[int, typer.Option("--images", help="Base images per group.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw of base images.")] = 2025,
+    replace: Annotated[bool, typer.Option("--replace", help="Recalibrate directions that hold a calibration.")] = False,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = "auto",
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure, per direction, how many population standard deviations one unit moves its property.
+
+    A few samples of each group are rendered along the direction at the property's calibration scales
+    and measured; the slope goes into the direction's metrics (``synth --units sigma`` uses it).  A rerun
+    calibrates only what is missing.
+    """
+    use_threads(threads)
+    from ohlora_cli.stages import vectorfind as stage
+
+    cfg = stage.CalibrateConfig(name=set_name, model=model, scorer=scorer, images=images, seed=seed, replace=replace,
+                                device=device)
+    with LazyProgress("calibrate", quiet=quiet, unit="img") as bar:
+        c = stage.calibrate(open_catalog(catalog, quiet=quiet), cfg, on_start=bar.start, advance=bar.advance)
+    if not c.calibrated:
+        say(f"direction set {c.name}: all {c.kept} directions are calibrated already; nothing to do "
+            "(--replace recalibrates)")
+        return
+    _say_calibration(c)
 
 ReplaceOpt = Annotated[bool, typer.Option("--replace", help="Replace a set with the same name.")]
 
@@ -134,17 +203,21 @@ def export(
 
 @app.command("list", epilog=example("ohlora vectorfind list"))
 def list_(catalog: CatalogOpt = DEFAULT_CATALOG, quiet: QuietOpt = False) -> None:
-    """Direction sets with their method, generator, properties and groups."""
-    from sqlalchemy import func, select
+    """Direction sets with their method, generator, properties, groups and calibration."""
+    from sqlalchemy import case, func, select
 
     from ohlora_cli.catalog.models import Direction, DirectionSet, Generator
 
     cat = open_catalog(catalog, quiet=quiet, readonly=True)
     with cat.read() as s:
         rows = s.execute(select(DirectionSet.name, DirectionSet.method, Generator.name,
-                                func.count(Direction.id), func.count(func.distinct(Direction.group_name)))
+                                func.count(Direction.id), func.count(func.distinct(Direction.group_name)),
+                                func.sum(case((Direction.metrics_json.like('%"sigma_per_unit"%'), 1), else_=0)))
                          .outerjoin(Generator, Generator.id == DirectionSet.generator_id)
                          .outerjoin(Direction, Direction.set_id == DirectionSet.id)
                          .group_by(DirectionSet.id)).all()
-    for name, method, gen, count, groups in rows:
-        say(f"{name:<20} {method:<10} generator {gen or 'any'}  {count} directions, {groups} groups")
+    for name, method, gen, count, groups, calibrated in rows:
+        calibrated = calibrated or 0
+        state = "calibrated" if count and calibrated == count else "not calibrated" if not calibrated else \
+            f"{calibrated}/{count} calibrated"
+        say(f"{name:<20} {method:<10} generator {gen or 'any'}  {count} directions, {groups} groups, {state}")

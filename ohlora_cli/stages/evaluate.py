@@ -33,7 +33,11 @@ import numpy as np
 from sqlalchemy import select
 
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.directions import direction_matrix, resolve_direction_set
+from ohlora_cli.catalog.directions import (
+    direction_matrix,
+    direction_metrics,
+    resolve_direction_set,
+)
 from ohlora_cli.catalog.models import (
     Direction,
     DirectionSet,
@@ -54,7 +58,7 @@ from ohlora_cli.images import ensure_writable_dir, save_png
 from ohlora_cli.limits import MAX_EVAL_CASES, MAX_SEED, check_int, check_seed
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
 from ohlora_cli.models.parsers import load_parser
-from ohlora_cli.plots import grouped_bars, scatter_panels
+from ohlora_cli.plots import grouped_bars, measure_panels, scatter_panels
 from ohlora_cli.scoring.scorers import (
     check_scorer_id,
     scorer_from_id,
@@ -329,7 +333,8 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
             rows = []
             for k, (name, g) in enumerate(zip(names, groups)):
                 D, _ = direction_matrix(catalog, ds, list(EDITED), g)
-                images = render(G, edit_wp(w[k], D, grid, G.num_layers, layers), device=device)
+                own = [m.get("layers") for m in direction_metrics(catalog, ds, list(EDITED), g)]  # the set's ranges
+                images = render(G, edit_wp(w[k], D, grid, G.num_layers, layers, direction_layers=own), device=device)
                 values = measure.score(images)[:, cols]
                 by_prop = {p: values[:, j] for j, p in enumerate(measured_props)}
                 m = {**case_metrics(grid, by_prop), **effect_sizes(grid, by_prop, spread)}
@@ -341,7 +346,7 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
                 if advance is not None:
                     advance(1)
             results.append(MethodResult(label, ds.name, ds.method, layers, rows, summarise(rows)))
-        files = write_outputs(out, results, cfg, gen.name)  # the files first: a failed write stores nothing
+        files = write_outputs(out, results, cfg, gen.name, spread)  # the files first: a failed write stores nothing
         replaced = _store(catalog, gen, cfg, results, methods, run_id)
     return EvalResult(gen.name, cfg.scorer, len(names), results, out, time.perf_counter() - t0, files, replaced)
 
@@ -392,7 +397,153 @@ def _safe(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
-def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, generator: str) -> list[Path]:
+# ---------------------------------------------------------------- the verdict (pure)
+
+# The protocol's measures, in report order: summary key, name, axis label with its unit, higher is better.
+MEASURES = (
+    ("mean_abs_r_eyes", "eyes |r|", "mean |Pearson r|", True),
+    ("mean_abs_r_mouth", "mouth |r|", "mean |Pearson r|", True),
+    ("mean_abs_r_pose", "pose |r|", "mean |Pearson r|", True),
+    ("pass_rate", "pass rate", "fraction of cases", True),
+    ("off_target_mean_abs", "off-target |r|", "mean |Pearson r|", False),
+    ("off_target_effect_mean_abs", "off-target effect", "population std devs (σ)", False),
+    ("drift_mean", "drift", "mean |pixel change| (0-1)", False),
+)
+
+
+def _value(sm: dict, key: str) -> float:
+    v = sm.get(key, float("nan"))
+    return float(v) if v is not None and np.isfinite(v) else float("nan")
+
+
+def _short(v: float, digits: int = 3) -> str:
+    """.843 / -.12 / 1.83: the README's style."""
+    if not np.isfinite(v):
+        return "-"
+    text = f"{v:.{digits}f}"
+    return text.replace("0.", ".", 1) if abs(v) < 1 else text
+
+
+def _measure_text(key: str, v: float) -> str:
+    if key == "pass_rate":
+        return f"{v:.1%}"
+    return _short(v, 4 if key == "drift_mean" else 3)
+
+
+def rank_key(sm: dict) -> tuple[float, float, float]:
+    """Best first when sorted descending: pass rate, then the mean |r| of the three edits, then the smaller
+    off-target effect (NaN counts as worst)."""
+    def finite(v: float) -> float:
+        return v if np.isfinite(v) else -np.inf
+    mean_r = np.mean([_value(sm, f"mean_abs_r_{p}") for p in EDITED])
+    return finite(_value(sm, "pass_rate")), finite(float(mean_r)), finite(-_value(sm, "off_target_effect_mean_abs"))
+
+
+def versus(a: dict, b: dict) -> tuple[list[str], list[str]]:
+    """The measure keys on which summary ``a`` is better than ``b``, and those on which it is not."""
+    better, not_better = [], []
+    for key, _, _, higher in MEASURES:
+        x, y = _value(a, key), _value(b, key)
+        (better if np.isfinite(x) and np.isfinite(y) and (x > y if higher else x < y) else not_better).append(key)
+    return better, not_better
+
+
+def failed_thresholds(rows: list[dict], thresholds=DEFAULT_THRESHOLDS) -> dict[str, int]:
+    """How many failing cases miss each edited property's threshold (|r| below it, or no r at all)."""
+    out = {p: 0 for p in EDITED}
+    for r in rows:
+        if r["passed"]:
+            continue
+        for p, t in zip(EDITED, thresholds):
+            v = r.get(f"r_{p}", float("nan"))
+            if not np.isfinite(v) or abs(v) < t:
+                out[p] += 1
+    return out
+
+
+def verdict(results: list[MethodResult], thresholds=DEFAULT_THRESHOLDS) -> str:
+    """The report's opening paragraph, from the numbers: which method does best and by how much, how it
+    compares with the original's ``svm``, what fails and why."""
+    ranked = sorted(results, key=lambda r: rank_key(r.summary), reverse=True)
+    best, sm = ranked[0], ranked[0].summary
+    names = {key: name for key, name, _, _ in MEASURES}
+    n = sm["cases"]
+    parts = [f"**`{best.label}` does best**" + (f" of {len(results)} methods" if len(results) > 1 else "")
+             + f" on these {n} cases: it passes {sm['pass_rate']:.1%} ({sm['passed']}/{n}), with mean |r| eyes "
+             f"{_short(sm['mean_abs_r_eyes'])}, mouth {_short(sm['mean_abs_r_mouth'])}, pose "
+             f"{_short(sm['mean_abs_r_pose'])}."]
+    reference = next((r for r in results if r.method == "svm" and r.layers is None and r is not best), None)
+    if reference is not None:
+        better, worse = versus(sm, reference.summary)
+        gap = 100 * (sm["pass_rate"] - reference.summary["pass_rate"])
+        head = (f"Against the original's per-group `{reference.label}` ({reference.summary['pass_rate']:.1%}, "
+                f"{gap:+.1f} points)")
+        if not worse:
+            parts.append(f"{head} it is better on every measure of the protocol.")
+        else:
+            parts.append(f"{head} it is better on {len(better)} of {len(MEASURES)} measures and not on "
+                         + ", ".join(f"{names[k]} ({_measure_text(k, _value(sm, k))} vs "
+                                     f"{_measure_text(k, _value(reference.summary, k))})" for k in worse) + ".")
+    if len(ranked) > 1:
+        second = ranked[1]
+        gap = 100 * (sm["pass_rate"] - second.summary["pass_rate"])
+        parts.append(f"The runner-up, `{second.label}`, passes {second.summary['pass_rate']:.1%} "
+                     f"({gap:.1f} points fewer).")
+    failing = sm["cases"] - sm["passed"]
+    if failing:
+        missed = failed_thresholds(best.rows, thresholds)
+        order = sorted(zip(EDITED, thresholds), key=lambda pt: -missed[pt[0]])
+        worst = order[0][0]
+        effect = sm["on_target_effect"]
+        leak = _nanmean([sm["off_target_matrix"][q][worst] for q in EDITED if q != worst])
+        smallest = min(EDITED, key=lambda p: effect[p] if np.isfinite(effect[p]) else np.inf)
+        others = [p for p in EDITED if p != worst]
+        lead = (f"Of its {failing} failing case{'s' if failing != 1 else ''}, " + ", ".join(
+            f"{missed[p]} miss{'es' if missed[p] == 1 else ''} the {p} threshold (|r| < {t:g})" for p, t in order
+            if missed[p]) + f": {worst} limits it.")
+        if smallest == worst:
+            parts.append(f"{lead} Why: its edit moves {worst} least, {_short(effect[worst], 2)} population standard "
+                         f"deviations (σ) over the grid against " + " and ".join(
+                             f"{_short(effect[p], 2)} σ for {p}" for p in others)
+                         + f", so the parser's noise and the other edits' leak into measured {worst} (mean |r| "
+                         f"{_short(leak)}) count for more.")
+        else:
+            parts.append(f"{lead} Its edit moves {worst} {_short(effect[worst], 2)} population standard deviations (σ) "
+                         "over the grid (" + ", ".join(f"{p} {_short(effect[p], 2)} σ" for p in others)
+                         + f"); the other edits' leak into measured {worst} has mean |r| {_short(leak)}.")
+    else:
+        parts.append("Every case passes.")
+    side = [(sm["effect_matrix"][p].get(q, float("nan")), p, q) for p in EDITED for q in OTHERS
+            if q in sm["effect_matrix"][p]]
+    side = [s for s in side if np.isfinite(s[0])]
+    if side:
+        eff, p, q = max(side)
+        parts.append(f"Its largest side effect: the {p} edit moves {q} by {_short(eff, 2)} σ "
+                     f"(|r| {_short(sm['off_target_matrix'][p][q])}); over all edits and hair / background "
+                     f"measures the mean is {_short(sm['off_target_effect_mean_abs'])} σ.")
+    groups = {g: (rate, sm["cases_by_group"][g]) for g, rate in sm["pass_rate_by_group"].items()}
+    if len(groups) > 1:
+        g, (rate, count) = min(groups.items(), key=lambda kv: (kv[1][0], -kv[1][1]))
+        parts.append(f"Its weakest group is `{g}` ({rate:.0%} of {count} case{'s' if count != 1 else ''}).")
+    return " ".join(parts)
+
+
+def pass_rate_chart(results: list[MethodResult]) -> tuple[list[str], dict[str, list[float]]]:
+    """What ``pass_rate_by_group.png`` plots: the groups (sorted) and then ``all`` (every case), and per
+    method its pass rate in each (NaN where it has no case of that group)."""
+    groups = sorted({g for r in results for g in r.summary["pass_rate_by_group"]} - {"all"})
+    categories = groups + ["all"]
+    return categories, {r.label: [r.summary["pass_rate_by_group"].get(g, float("nan")) for g in groups]
+                        + [r.summary["pass_rate"]] for r in results}
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, generator: str,
+                  spread: dict[str, float] | None = None) -> list[Path]:
+    """The per-case and per-method CSVs, the pictures and ``report.md``; ``spread`` (population standard
+    deviation of each measured property over the unedited cases) puts the scatter plots in σ."""
     files = []
     for res in results:
         path = out / f"test_result_{_safe(res.label)}.csv"
@@ -420,26 +571,39 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
                         _fmt(sm["cross_edit_mean_abs"]), _fmt(sm["drift_mean"]),
                         *[_fmt(sm["on_target_effect"][p]) for p in EDITED], _fmt(sm["off_target_effect_mean_abs"])])
     files.append(path)
-    # pictures
-    grid = edit_grid()
-    files.append(save_png(out / "methods.png", grouped_bars(
-        ["|r| eyes", "|r| mouth", "|r| pose", "pass rate", "off-target |r|", "drift x10"],
-        {r.label: [r.summary["mean_abs_r_eyes"], r.summary["mean_abs_r_mouth"], r.summary["mean_abs_r_pose"],
-                   r.summary["pass_rate"], r.summary["off_target_mean_abs"], 10 * r.summary["drift_mean"]]
-         for r in results}, title=f"methods on the same {results[0].summary['cases']} cases ({generator})", ymax=1.0)))
-    groups = sorted({g for r in results for g in r.summary["pass_rate_by_group"]})
+    # pictures (and, beside the per-group one, the numbers it plots)
+    cases = results[0].summary["cases"]
+    files.append(save_png(out / "methods.png", measure_panels(
+        [(name, unit, higher) for _, name, unit, higher in MEASURES],
+        {r.label: [r.summary[key] for key, *_ in MEASURES] for r in results},
+        title=f"the protocol's measures, every method on the same {cases} cases ({generator})")))
+    categories, series = pass_rate_chart(results)
+    path = out / "pass_rate_by_group.csv"
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["group", *series])
+        for i, g in enumerate(categories):
+            w.writerow([g, *[_fmt(v[i]) for v in series.values()]])
+    files.append(path)
     files.append(save_png(out / "pass_rate_by_group.png", grouped_bars(
-        groups, {r.label: [r.summary["pass_rate_by_group"].get(g, float("nan")) for g in groups] for r in results},
-        title="pass rate per group", ymax=1.0)))
+        categories, series, title="pass rate per group of the cases ('all': every case)",
+        ylabel="cases passing (%)", xlabel="group (h/l per group-by property; 'all' = every case)",
+        ymax=1.0, percent=True)))
+    grid = edit_grid()
     for res in results:
         shown = [r for r in res.rows if "measured" in r]
         if not shown:
             continue
+        sd = {p: (spread or {}).get(p, float("nan")) for p in EDITED}
+        in_sigma = all(np.isfinite(s) and s > 0 for s in sd.values())
         panels = [(f"{p} ({len(shown)} cases)", np.concatenate([grid[:, j]] * len(shown)),
-                   np.concatenate([r["measured"][:, j] - r["measured"][:, j].mean() for r in shown]))
+                   np.concatenate([(r["measured"][:, j] - r["measured"][:, j].mean()) / (sd[p] if in_sigma else 1.0)
+                                   for r in shown]))
                   for j, p in enumerate(EDITED)]
-        files.append(save_png(out / f"scatter_{_safe(res.label)}.png",
-                              scatter_panels(panels, ylabel="measured - case mean")))
+        files.append(save_png(out / f"scatter_{_safe(res.label)}.png", scatter_panels(
+            panels, xlabel="intended edit (scale along the unit direction in w)",
+            ylabel="measured - case mean (" + ("σ of the unedited cases)" if in_sigma else "measure's units)"),
+            title=f"intended vs measured: {res.label}")))
     files.append(write_report(out, results, cfg, generator))
     return files
 
@@ -448,39 +612,52 @@ def _matrix_lines(label: str, matrix: dict[str, dict[str, float]]) -> list[str]:
     """A markdown table: one row per intended property, edited properties' columns first; "—" where absent."""
     cols = sorted({c for row in matrix.values() for c in row}, key=lambda c: (c not in EDITED, c))
     lines = [f"**{label}**", "", "| intended \\ measured | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    lines += [f"| {p} | " + " | ".join(_fmt(row[c]) if c in row else "—" for c in cols) + " |"
+    lines += [f"| {p} | " + " | ".join(_short(row[c]) if c in row else "—" for c in cols) + " |"
               for p, row in matrix.items()]
     return lines + [""]
 
 
 def write_report(out: Path, results: list[MethodResult], cfg: EvalConfig, generator: str) -> Path:
-    lines = [f"# ohlora eval: {generator}", "",
-             f"{results[0].summary['cases']} cases ({'identities' if cfg.identities else f'seeds from {cfg.seed_start}'}), "
-             f"measured by `{cfg.scorer}`; pass = |r| ≥ {cfg.thresholds[0]} / {cfg.thresholds[1]} / "
-             f"{cfg.thresholds[2]} (eyes / mouth / pose). Grid: eyes {list(GRID_EYES)} × mouth {list(GRID_MOUTH)} × "
-             f"pose {list(GRID_POSE)} (50 images per case).", "",
-             "| method | set | mean abs r eyes | mouth | pose | pass rate | off-target abs r | cross-edit abs r | drift "
-             "| effect eyes | mouth | pose | off-target effect |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
+    sm0 = results[0].summary
+    lines = [f"# ohlora eval: {generator}", "", verdict(results, cfg.thresholds), "",
+             f"{sm0['cases']} cases ({'identities' if cfg.identities else f'seeds from {cfg.seed_start}'}), "
+             f"measured by `{cfg.scorer}`; a case passes when |r| ≥ {cfg.thresholds[0]:g} / {cfg.thresholds[1]:g} / "
+             f"{cfg.thresholds[2]:g} (eyes / mouth / pose), r being the Pearson correlation of intended and measured "
+             f"values over the case's 50 images: eyes {list(GRID_EYES)} × mouth {list(GRID_MOUTH)} × "
+             f"pose {list(GRID_POSE)}. Effect: how far a property moves over an edit's whole range, in population "
+             "standard deviations (σ) of the unedited cases; off-target: the hair and background measures; drift: "
+             "the mean pixel change (0–1) over the unedited image's background and hair.", "",
+             "| method | set | eyes \\|r\\| | mouth \\|r\\| | pose \\|r\\| | pass | off-target \\|r\\| | "
+             "cross-edit \\|r\\| | effect eyes / mouth / pose (σ) | off-target effect (σ) | drift |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ranked = sorted(results, key=lambda r: rank_key(r.summary), reverse=True)
+    for r in ranked:
         sm = r.summary
-        lines.append(f"| {r.label} | {r.set_name} | {_fmt(sm['mean_abs_r_eyes'])} | {_fmt(sm['mean_abs_r_mouth'])} | "
-                     f"{_fmt(sm['mean_abs_r_pose'])} | {sm['pass_rate']:.1%} ({sm['passed']}/{sm['cases']}) | "
-                     f"{_fmt(sm['off_target_mean_abs'])} | {_fmt(sm['cross_edit_mean_abs'])} | {_fmt(sm['drift_mean'])} | "
-                     + " | ".join(_fmt(sm["on_target_effect"][p]) for p in EDITED)
-                     + f" | {_fmt(sm['off_target_effect_mean_abs'])} |")
-    lines += ["", "Off-target matrix (mean |r| of intended row property vs measured column property):", ""]
-    for r in results:
+        lines.append(f"| `{r.label}` | {r.set_name} | {_short(sm['mean_abs_r_eyes'])} | "
+                     f"{_short(sm['mean_abs_r_mouth'])} | {_short(sm['mean_abs_r_pose'])} | "
+                     f"{sm['pass_rate']:.1%} ({sm['passed']}/{sm['cases']}) | {_short(sm['off_target_mean_abs'])} | "
+                     f"{_short(sm['cross_edit_mean_abs'])} | "
+                     + " / ".join(_short(sm["on_target_effect"][p], 2) for p in EDITED)
+                     + f" | {_short(sm['off_target_effect_mean_abs'])} | {_short(sm['drift_mean'], 4)} |")
+    lines += ["", "![the protocol's measures per method](methods.png)", "",
+              "![pass rate per group and overall](pass_rate_by_group.png)", ""]
+    for r in ranked:
+        if (out / f"scatter_{_safe(r.label)}.png").exists():
+            lines += [f"![intended vs measured, {r.label}](scatter_{_safe(r.label)}.png)", ""]
+    lines += ["## Side effects", "", "Off-target matrix (mean |r| of the intended row property against the "
+              "measured column property):", ""]
+    for r in ranked:
         lines += _matrix_lines(r.label, r.summary["off_target_matrix"])
-    lines += ["Effect sizes (mean |change over the edit's whole range| in population standard deviations of the "
-              "measured column property; the diagonal is the edit's own effect):", ""]
-    for r in results:
+    lines += ["Effect sizes (mean |change over the edit's whole range| in σ of the measured column property; the "
+              "diagonal is the edit's own effect):", ""]
+    for r in ranked:
         lines += _matrix_lines(r.label, r.summary["effect_matrix"])
-    lines += ["Pictures: `methods.png`, `pass_rate_by_group.png`, `scatter_<method>.png` (intended vs measured). "
-              "Per case: `test_result_<method>.csv`; per method: `test_statistics.csv`.", ""]
+    lines += ["Files: per case `test_result_<method>.csv` (the original's columns first); per method "
+              "`test_statistics.csv`; the numbers of the per-group picture `pass_rate_by_group.csv`.", ""]
     path = out / "report.md"
     return write_text_atomic(path, "\n".join(lines))
 
 
 __all__ = ["EvalConfig", "EvalResult", "run", "edit_grid", "pearson", "case_metrics", "passes", "identity_drift",
-           "summarise", "effect_sizes", "GRID_EYES", "GRID_MOUTH", "GRID_POSE"]
+           "summarise", "effect_sizes", "verdict", "rank_key", "versus", "pass_rate_chart", "MEASURES", "GRID_EYES",
+           "GRID_MOUTH", "GRID_POSE"]

@@ -40,6 +40,7 @@ from ohlora_cli.files import write_text_atomic
 from ohlora_cli.frechet import feature_stats
 from ohlora_cli.images import ensure_writable_dir
 from ohlora_cli.limits import (
+    MAX_ANCHOR,
     MAX_BATCH_SIZE,
     MAX_LR,
     MAX_R1,
@@ -65,6 +66,12 @@ from ohlora_cli.models.stylegan import (
 from ohlora_cli.rules import DEFAULT_RULES, apply_rules, parse_rule
 from ohlora_cli.scoring.features import PropertyFeatures
 from ohlora_cli.scoring.scorers import FILTER_PROPERTIES, FilterCnnScorer
+from ohlora_cli.synthetic.latent_code import (
+    LABEL_ATTRIBUTES,
+    LATENT_ATTRIBUTES,
+    AttributeStats,
+)
+from ohlora_cli.training.anchor import BASE_HAIR_TEXTURE, WarmupAnchor
 from ohlora_cli.training.augment import AUGMENTS
 from ohlora_cli.training.gan import (
     GanTrainer,
@@ -73,7 +80,7 @@ from ohlora_cli.training.gan import (
     select_parameters,
     trainable_counts,
 )
-from ohlora_cli.training.presets import PRESETS
+from ohlora_cli.training.presets import NOISE_STRENGTHS, PRESETS
 
 MONITOR_SEED0 = 900_000_000
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -120,6 +127,9 @@ class FinetuneConfig:
     ada_target: float = 0.6
     ada_speed_kimg: float = 2.0
     holdout: int = 0  # selection images kept out of training, for D's held-out AUROC in stats.jsonl
+    anchor: float = 0.0  # weight of the synthetic base recipe's warm-up loss added to every G update (0 = off)
+    freeze_noise: bool = False  # keep the per-layer noise strengths at the parent's values
+    noise: str = "random"  # noise inputs of the fakes G makes while training: random (GenForce's) | const
     time_limit_s: float | None = field(init=False, default=None)  # --time, resolved once
 
     def __post_init__(self) -> None:
@@ -162,6 +172,12 @@ class FinetuneConfig:
                              "Pass e.g. --ada-target 0.6 --ada-speed 2")
         if self.holdout < 0:
             raise UsageError(f"--holdout must be 0 or more, got {self.holdout}", "Pass e.g. --holdout 32")
+        check_number(self.anchor, "--anchor", lo=0, hi=MAX_ANCHOR, example="1")
+        if self.noise not in ("random", "const"):
+            raise UsageError(f"--noise must be random or const, not {self.noise!r}", "Pass --noise random")
+        if self.anchor and self.from_original:
+            raise UsageError("--anchor needs a generator of the synthetic world, not --from-original",
+                             "Drop --anchor")
         check_name(self.out, "--out", "v8")
         check_name(self.selection, "--selection")
 
@@ -382,6 +398,26 @@ class FilterMonitor:
 # ---------------------------------------------------------------- the stage
 
 
+SYNTHETIC_META = ("attribute_stats", "label_attributes")  # what makes a checkpoint a synthetic-world generator
+
+
+def anchor_stats(meta: dict, G: StyleGANGenerator, name: str) -> AttributeStats:
+    """The renderer's attribute statistics a synthetic-world generator was trained with (its checkpoint's
+    meta, kept by its fine-tunes); a one-line error for any other generator (``--anchor`` needs them)."""
+    fix = "Fine-tune synthetic-base (or a fine-tune of it) with --anchor, or drop --anchor"
+    stats = meta.get("attribute_stats") if isinstance(meta, dict) else None
+    if not isinstance(stats, dict) or meta.get("label_attributes") != list(LABEL_ATTRIBUTES):
+        raise UsageError(f"--anchor needs a generator of the synthetic world (the renderer's attribute statistics "
+                         f"in its file); {name} has none", fix)
+    if G.cfg.label_size != len(LABEL_ATTRIBUTES) or G.cfg.z_dim <= len(LATENT_ATTRIBUTES):
+        raise UsageError(f"--anchor needs the synthetic world's latent layout (z > {len(LATENT_ATTRIBUTES)} dims, "
+                         f"{len(LABEL_ATTRIBUTES)} labels); {name} has z {G.cfg.z_dim}, label {G.cfg.label_size}", fix)
+    try:
+        return AttributeStats.from_dict(stats)
+    except (KeyError, TypeError, ValueError):
+        raise UsageError(f"--anchor: {name}'s attribute statistics are damaged", fix) from None
+
+
 def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
     ckpt = load_checkpoint(generator_file(gen))
     G = ckpt.build_generator().train()
@@ -405,7 +441,8 @@ def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
         raise CheckpointError(f"the discriminator ({D.cfg.resolution}px, label {D.cfg.label_size}) does not match "
                               f"the generator ({G.cfg.resolution}px, label {G.cfg.label_size})",
                               "Pass the discriminator trained with this generator")
-    return G, D.train()
+    meta = ckpt.extra.get("meta") or {}
+    return G, D.train(), (meta if isinstance(meta, dict) else {})
 
 
 def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable[[dict], None] | None = None,
@@ -446,12 +483,13 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     if cfg.resume and latest_run_dir(root, cfg.out) is None:
         raise NotFoundError(f"no earlier run of {cfg.out!r} in {root}", "Drop --resume to start a new run")
     device = pick_device(cfg.device)
-    G, D = _parent_networks(catalog, cfg, gen)
+    G, D, parent_meta = _parent_networks(catalog, cfg, gen)
+    stats = anchor_stats(parent_meta, G, gen.name) if cfg.anchor else None
     g_train, d_train = preset_patterns(cfg.preset, D)
     if cfg.train:
         g_train = tuple(p.removeprefix("G:") for p in cfg.train if not p.startswith("D:")) or g_train
         d_train = tuple(p.removeprefix("D:") for p in cfg.train if p.startswith("D:")) or d_train
-    freeze = tuple(cfg.freeze)
+    freeze = tuple(cfg.freeze) + ((NOISE_STRENGTHS,) if cfg.freeze_noise else ())
     g_names = [n for n in select_parameters(G, g_train) if n not in set(select_parameters(G, freeze))] \
         if freeze else select_parameters(G, g_train)
     d_names = [n for n in select_parameters(D, d_train) if n not in set(select_parameters(D, freeze))] \
@@ -479,7 +517,8 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                        style_mixing_prob=PRESETS[cfg.preset].style_mixing, ema_decay=cfg.ema, seed=cfg.seed,
                        checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
                        g_train=tuple(g_names), d_train=tuple(d_names), augment=cfg.augment,
-                       ada_target=cfg.ada_target, ada_speed_kimg=cfg.ada_speed_kimg)
+                       ada_target=cfg.ada_target, ada_speed_kimg=cfg.ada_speed_kimg, noise_mode=cfg.noise,
+                       regulariser=f"warmup-anchor {cfg.anchor:g}" if cfg.anchor else "")
     if cfg.resume:
         run_dir = latest_run_dir(root, cfg.out)
         if run_dir is None:
@@ -505,8 +544,10 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
             log(row)
 
     G, D = G.to(device), D.to(device)
+    anchor = WarmupAnchor(G, stats, seed=cfg.seed, batch_size=cfg.batch, weight=cfg.anchor,
+                          hair_texture=BASE_HAIR_TEXTURE) if stats is not None else None
     trainer = GanTrainer(G, D, SelectionImages(images, labels, cfg.seed), tcfg, run_dir, log=_log,
-                         monitor=monitor, monitor_every=cfg.monitor_every, holdout=holdout)
+                         monitor=monitor, monitor_every=cfg.monitor_every, holdout=holdout, g_regulariser=anchor)
     if trainer.G_ema is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
         trainer.G_ema.load_state_dict(G.state_dict())
     limit = cfg.time_limit_s
@@ -524,8 +565,9 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                    "preset": cfg.preset, "run_id": run_id, "run_dir": str(run_dir), "steps": trainer.step,
                    "selection_images": len(ids), "options": comparable_options(cfg, gen)}
         path = run_dir / "generator.pt"
+        kept = {k: parent_meta[k] for k in SYNTHETIC_META if k in parent_meta}  # a synthetic-world child stays one
         save_checkpoint(path, to_cpu(G), D=to_cpu(D), G_smooth=to_cpu(trainer.G_ema) if trainer.G_ema is not None else None,
-                        lineage=lineage, meta={"finetune": resolved})
+                        lineage=lineage, meta={"finetune": resolved, **kept})
         if taken is None:  # the generator and its lineage in one transaction: registered means finished
             register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id, lineage=lineage,
                                checked=load_checkpoint(path))  # written just now from the trained networks

@@ -25,8 +25,14 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ohlora_cli.calibration import from_metrics
 from ohlora_cli.catalog.db import Catalog
-from ohlora_cli.catalog.directions import direction_matrix, resolve_direction_set
+from ohlora_cli.catalog.directions import (
+    direction_layers,
+    direction_matrix,
+    direction_metrics,
+    resolve_direction_set,
+)
 from ohlora_cli.catalog.models import (
     Direction,
     DirectionSet,
@@ -42,20 +48,28 @@ from ohlora_cli.catalog.registry import (
 )
 from ohlora_cli.catalog.scores import normalise_scores
 from ohlora_cli.catalog.vectors import decode, encode
-from ohlora_cli.config import SynthConfig, parse_layers
+from ohlora_cli.config import UNITS, SynthConfig, parse_layers
 from ohlora_cli.edits import edit_wp
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.images import contact_sheet, gif_bytes, png_bytes
 from ohlora_cli.limits import MAX_SCALE, MAX_SEED, NAME_PATTERN
 from ohlora_cli.models.inference import latents_for_seeds, pick_device, render
-from ohlora_cli.motion import PROPERTIES, expression_track
+from ohlora_cli.motion import PROPERTIES, TARGET_SIGMA
 from ohlora_cli.scoring.scorers import scorer_from_id
-from ohlora_cli.stages.synth import Latent, infer_group, plan, resolve_latent
+from ohlora_cli.stages.synth import (
+    Latent,
+    animation_track,
+    infer_group,
+    plan,
+    resolve_latent,
+    resolve_units,
+)
 
 DEFAULT_SCORER = "parser-synthetic/fixed"  # measures faces when the direction set names no scorer
 NAME_RE = re.compile(rf"(?:{NAME_PATTERN.pattern})\Z")  # ohlora_cli.limits' names; .match checks the whole
 ANIMATION_FPS = 20  # stages.synth.animate's default
-DEFAULT_TARGET = (("mouth", 1.8),)  # the animation's target when eyes / mouth / pose are all at 0
+DEFAULT_TARGET = (("mouth", 1.8),)  # the animation's target when eyes / mouth / pose are all at 0 (raw units)
+DEFAULT_TARGET_SIGMA = tuple(TARGET_SIGMA.items())  # ... in σ units
 EDIT_FLAGS = ("eyes", "mouth", "pose")  # properties `ohlora synth` takes as --eyes / --mouth / --pose
 _CACHE = 64
 
@@ -113,11 +127,12 @@ def parse_request(body: object, *, device: str = "auto") -> SynthConfig:
     """A render request (JSON object) → the ``SynthConfig`` of ``ohlora synth`` that draws it.
 
     Fields: exactly one of ``image`` (id), ``seed``, ``identity``; optional ``model``, ``directions``
-    (names), ``edits`` ({property: scale}), ``layers`` (``0-5``), ``psi``, ``trunc_layers``.
+    (names), ``edits`` ({property: scale}), ``units`` (``raw`` | ``sigma``, of the scales), ``layers``
+    (``0-5``), ``psi``, ``trunc_layers``.
     """
     if not isinstance(body, dict):
         raise UsageError("the request body must be a JSON object", 'Send e.g. {"seed": 7, "edits": {"mouth": 1.2}}')
-    known = {"image", "seed", "identity", "model", "directions", "edits", "layers", "psi", "trunc_layers",
+    known = {"image", "seed", "identity", "model", "directions", "edits", "units", "layers", "psi", "trunc_layers",
              "sweep_range", "sweep_steps", "name"}
     unknown = sorted(set(body) - known)
     if unknown:
@@ -138,12 +153,15 @@ def parse_request(body: object, *, device: str = "auto") -> SynthConfig:
         if scale != 0.0:
             edits.append((prop, scale))
     edits.sort(key=lambda e: (EDIT_FLAGS.index(e[0]) if e[0] in EDIT_FLAGS else len(EDIT_FLAGS)))
+    units = _field(body, "units", (str,), "raw or sigma") or "raw"
+    if units not in UNITS:
+        raise UsageError(f"units must be raw or sigma, got {units[:40]!r}", 'Send "units": "sigma" or "raw"')
     layers_spec = _field(body, "layers", (str,), "a layer list like 0-5")
     layers = parse_layers(layers_spec.strip()) if layers_spec and layers_spec.strip() not in ("", "all") else None
     return SynthConfig(out=Path("face.png"), image_id=image, seed=seed, identity=identity,
                        model=_field(body, "model", (str,), "a generator name"),
                        directions=_field(body, "directions", (str,), "a direction set name"),
-                       edits=tuple(edits), layers=layers, psi=_number(body, "psi", 1.0, 0.0, 2.0),
+                       edits=tuple(edits), units=units, layers=layers, psi=_number(body, "psi", 1.0, 0.0, 2.0),
                        trunc_layers=_integer(body, "trunc_layers", 0, 0, 64), device=device)
 
 
@@ -184,6 +202,8 @@ def synth_command(cfg: SynthConfig, *, catalog: str, generator: str, directions:
         args += ["--seed", str(cfg.seed)] if cfg.seed is not None else ["--identity", cfg.identity]
     if directions is not None and (cfg.edits or cfg.sweeps or cfg.animate is not None):
         args += ["--directions", directions]
+        if cfg.units != "raw":
+            args += ["--units", cfg.units]
     if cfg.animate is None:
         for prop, scale in cfg.edits:
             args += [f"--{prop}", _num(scale)] if prop in EDIT_FLAGS else ["--edit", f"{prop}={_num(scale)}"]
@@ -242,6 +262,8 @@ class Studio:
             set_props: dict[int, set[str]] = {}
             for set_id, prop in s.execute(select(Direction.set_id, Direction.property).distinct()):
                 set_props.setdefault(set_id, set()).add(prop)
+            uncalibrated = set(s.scalars(select(Direction.set_id).where(
+                Direction.metrics_json.not_like('%"sigma_per_unit"%')).distinct()))
             identities = list(s.scalars(select(Identity.name).order_by(Identity.id).limit(1000)))
             count, first, last = s.execute(select(func.count(Image.id), func.min(Image.id), func.max(Image.id))).one()
         by_id = {g.id: g.name for g in gens}
@@ -254,7 +276,8 @@ class Studio:
         return dict(catalog=self.catalog_arg, generators=generators,
                     default_model=self.model or default_generator_name(), default_directions=self.directions,
                     direction_sets=[dict(name=d.name, generator=by_id.get(d.generator_id), method=d.method,
-                                         properties=sorted(set_props.get(d.id, ()))) for d in sets],
+                                         properties=sorted(set_props.get(d.id, ())),
+                                         calibrated=d.id in set_props and d.id not in uncalibrated) for d in sets],
                     identities=identities, images=dict(count=count, first=first, last=last))
 
     def known_models(self) -> set[str]:
@@ -332,9 +355,11 @@ class Studio:
         props, scales, ncols, captions, row_labels = plan(cfg)
         if props:
             dirs, _ = direction_matrix(self.catalog, face.directions, props, face.group)
+            own = direction_layers(self.catalog, face.directions, props, face.group)
+            scales = resolve_units(self.catalog, face.directions, props, face.group, cfg).to_raw(scales)
         else:
-            dirs = np.zeros((0, face.generator.w_dim), np.float32)
-        wp = edit_wp(face.latent.w, dirs, scales, face.generator.num_layers, cfg.layers)
+            dirs, own = np.zeros((0, face.generator.w_dim), np.float32), None
+        wp = edit_wp(face.latent.w, dirs, scales, face.generator.num_layers, cfg.layers, direction_layers=own)
         images = render(face.G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise,
                         device=self.device, dtype=cfg.dtype)
         return images, ncols, captions, row_labels
@@ -392,10 +417,25 @@ class Studio:
             return dict(image=base64.b64encode(png_bytes(image)).decode(), original=original["png"],
                         generator=gen.name, resolution=gen.resolution, num_layers=gen.num_layers,
                         directions=ds.name if ds else None, group=face.group, properties=list(face.properties),
+                        units=cfg.units, sigma_per_unit=self._sigma_per_unit(face), warning=self._warning(cfg, face),
                         latent=face.latent.description, note=face.note,
                         server_ms=round((time.perf_counter() - t0) * 1000, 1),
                         command=synth_command(cfg, catalog=self.catalog_arg, generator=gen.name,
                                               directions=ds.name if ds else None))
+
+    def _sigma_per_unit(self, face: Face) -> dict[str, float | None]:
+        """Each slider property's calibration (σ per raw unit) in the face's group; None where it has none."""
+        if face.directions is None or not face.properties:
+            return {}
+        metrics = direction_metrics(self.catalog, face.directions, list(face.properties), face.group)
+        cals = [from_metrics(m) for m in metrics]
+        return {p: c.sigma_per_unit if c is not None and c.usable else None for p, c in zip(face.properties, cals)}
+
+    def _warning(self, cfg: SynthConfig, face: Face) -> str | None:
+        props = [p for p, _ in cfg.edits]
+        if not props or face.directions is None:
+            return None
+        return resolve_units(self.catalog, face.directions, props, face.group, cfg).warning
 
     def measure_request(self, cfg: SynthConfig) -> dict:
         """The measured properties of the edited face and of the unedited one."""
@@ -440,7 +480,8 @@ class Studio:
 
     @staticmethod
     def _animation_cfg(cfg: SynthConfig) -> SynthConfig:
-        target = tuple((p, v) for p, v in cfg.edits if p in PROPERTIES) or DEFAULT_TARGET
+        target = tuple((p, v) for p, v in cfg.edits if p in PROPERTIES) or \
+            (DEFAULT_TARGET_SIGMA if cfg.units == "sigma" else DEFAULT_TARGET)
         return replace(cfg, animate=Path("talk.gif"), targets=(target,), edits=())
 
     def _animation(self, cfg: SynthConfig, face: Face) -> bytes:
@@ -452,8 +493,9 @@ class Studio:
                                 "Pick a direction set with all three")
         cfg = self._animation_cfg(cfg)
         dirs, _ = direction_matrix(self.catalog, face.directions, list(PROPERTIES), face.group)
-        track = expression_track([dict(t) for t in cfg.targets], fps=ANIMATION_FPS)
-        wp = edit_wp(face.latent.w, dirs, track.astype(np.float32), face.generator.num_layers, cfg.layers)
+        track, _ = animation_track(self.catalog, face.directions, face.group, cfg, ANIMATION_FPS)
+        wp = edit_wp(face.latent.w, dirs, track.astype(np.float32), face.generator.num_layers, cfg.layers,
+                     direction_layers=direction_layers(self.catalog, face.directions, list(PROPERTIES), face.group))
         frames = render(face.G, wp, psi=cfg.psi, trunc_layers=cfg.trunc_layers, noise_mode=cfg.noise,
                         device=self.device, dtype=cfg.dtype)
         return gif_bytes(frames, face.generator.resolution)
@@ -468,7 +510,7 @@ class Studio:
             z, label = self._codes(cfg, gen)
             ds = face.directions
             meta = dict(studio=dict(source=face.latent.description, generator=gen.name,
-                                    directions=ds.name if ds else None, edits=dict(cfg.edits),
+                                    directions=ds.name if ds else None, edits=dict(cfg.edits), units=cfg.units,
                                     layers=layers_spec(cfg.layers), psi=cfg.psi, trunc_layers=cfg.trunc_layers,
                                     note="z ‖ label of the unedited face; the edits are recorded here"))
             try:

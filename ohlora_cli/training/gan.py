@@ -112,6 +112,7 @@ class TrainConfig:
     augment: str = "none"  # none | diffaug | ada (training.augment), applied to D's inputs, reals and fakes alike
     ada_target: float = 0.6
     ada_speed_kimg: float = 2.0
+    regulariser: str = ""  # what g_regulariser is (e.g. "warmup-anchor 1"): part of the resume key, not used otherwise
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.batch_size <= 0:
@@ -119,6 +120,8 @@ class TrainConfig:
                              "Pass e.g. --steps 1000 --batch-size 8")
         if self.augment not in AUGMENTS:
             raise UsageError(f"unknown augmentation {self.augment!r}", f"Use one of: {', '.join(AUGMENTS)}")
+        if self.noise_mode not in ("random", "const"):
+            raise UsageError(f"unknown noise mode {self.noise_mode!r}", "Use random or const")
 
     def resume_key(self) -> dict:
         """The fields a resumed run must share with the interrupted one (all but ``steps``)."""

@@ -31,6 +31,11 @@ PRESETS: Final[dict[str, Preset]] = {
 }
 
 
+# The per-layer noise strengths (one weight per channel, ``NoiseInput.weight``): `finetune --freeze-noise`
+# keeps them at the parent's values whatever the preset trains.
+NOISE_STRENGTHS: Final = "synthesis.*.apply_noise.weight"
+
+
 def preset_help() -> str:
     """``v1 (mapping; batch 16, style mixing 0.9) | v8 (...) | all (...)``."""
     parts = []
