@@ -33,9 +33,9 @@ def _finite(v) -> bool:
 
 
 def scatter_panels(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str,
-                   title: str | None = None) -> np.ndarray:
+                   title: str | None = None, slope_unit: str = "") -> np.ndarray:
     """One scatter panel per (title, x, y), side by side, each with Pearson r in its title and a least-squares
-    line; ``xlabel`` / ``ylabel`` name the axes with their units."""
+    line (its slope in ``slope_unit`` per unit of x); ``xlabel`` / ``ylabel`` name the axes with their units."""
     fig = _figure(3.6 * len(panels) + 0.6, 3.7)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, x, y) in zip(axes, panels):
@@ -49,7 +49,7 @@ def scatter_panels(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], *, xlab
         if math.isfinite(r):
             slope, icept = np.polyfit(xo, yo, 1)
             xs = np.array([xo.min(), xo.max()])
-            ax.plot(xs, slope * xs + icept, color="tab:red", lw=1.2, label=f"fit: {slope:.2f} per unit")
+            ax.plot(xs, slope * xs + icept, color="tab:red", lw=1.2, label=f"fit: {slope:.2f}{' ' + slope_unit if slope_unit else ''} per unit")
             ax.legend(loc="upper left", fontsize=7, frameon=False)
         ax.set_title(f"{name}   r = {r:.3f}", fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)

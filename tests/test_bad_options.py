@@ -168,7 +168,7 @@ CASES = [
          f"--selection '' is not a usable name. {NAME} (e.g. --selection v8-train)"),
     case("finetune-selection-unknown", "sel", ["finetune", "--selection", "nope", "--out", "ft", "--steps", "1"],
          "no selection named 'nope'. Known: all"),
-    case("finetune-preset", "sel", [*FT, "--steps", "1", "--preset", "v9"], "unknown preset 'v9'. Use --preset v1, v8 or all"),
+    case("finetune-preset", "sel", [*FT, "--steps", "1", "--preset", "v9"], "unknown preset 'v9'. Use --preset v1, v8, all or latent"),
     case("finetune-labels", "sel", [*FT, "--steps", "1", "--labels", "x"],
          "--labels must be stored or zero, not 'x'. Pass --labels stored"),
     case("finetune-train-empty", "sel", [*FT, "--steps", "1", "--train", ""],
@@ -189,6 +189,8 @@ CASES = [
          "has none. Fine-tune synthetic-base (or a fine-tune of it) with --anchor, or drop --anchor"),
     case("finetune-anchor-from-original", "sel", [*FT, "--steps", "1", "--anchor", "1", "--from-original"],
          "--anchor needs a generator of the synthetic world, not --from-original. Drop --anchor"),
+    case("finetune-latent-augment", "sel", [*FT, "--steps", "1", "--preset", "latent", "--augment", "diffaug"],
+         "--augment diffaug works on images; --preset latent's discriminator judges w. Drop --augment"),
     case("finetune-noise", "sel", [*FT, "--steps", "1", "--noise", "fixed"],
          "--noise must be random or const, not 'fixed'. Pass --noise random"),
     # ------------------------------------------------------------------ vectorfind
@@ -475,7 +477,7 @@ CASES = [
     case("demo-cases", None, ["demo", "--cases", "100000"],
          "--cases must be between 1 and 2,000, got 100,000. Pass e.g. --cases 200"),
     case("demo-finetune-steps", None, ["demo", "--finetune-steps", "-1"],
-         "--finetune-steps must be >= 0 and --cases >= 1. Pass e.g. --finetune-steps 600 --cases 20"),
+         "--finetune-steps must be >= 0 and --cases >= 1. Pass e.g. --finetune-steps 300 --cases 20"),
     case("demo-model", None, ["demo", "--model", "nope"],
          "unknown model 'nope'. Use one of: synthetic-base, tiny, or a checkpoint path"),
 ]

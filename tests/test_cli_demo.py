@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from ohlora_cli.demo import FINETUNE
 from ohlora_cli.images import load_png
 
 
@@ -41,6 +42,6 @@ def test_demo_runs_the_whole_pipeline_into_one_folder(cli, tmp_path):
     assert parent == ("synthetic-base",)
     assert stages == ["generate", "score", "filter", "finetune", "generate", "score", "filter", "vectorfind",
                       "vectorfind", "eval"]
-    for step in ("1/8 generate 120 images", "4/8 fine-tune synthetic-base on them (2 steps; all preset, EMA 0.999, "
-                 "lr 3e-4)", "7/8 evaluate both"):
+    for step in ("1/8 generate 120 images", f"4/8 fine-tune synthetic-base on them (2 steps; {FINETUNE})",
+                 "5/8 verdict: synthetic-base -> demo-ft: joint pass ", "7/8 evaluate both"):
         assert step in r.stderr

@@ -33,6 +33,8 @@ def placement_check(monkeypatch, built_catalog):
                   "--log-every", "1", "--checkpoint-every", "2"], marks=pytest.mark.slow),
     ["finetune", "--selection", "all", "--out", "ft1", "--steps", "1", "--new-d", "--preset", "v1", "--ema", "0.9",
      "--monitor-every", "0"],
+    ["finetune", "--selection", "all", "--out", "ft2", "--steps", "1", "--preset", "latent", "--batch-size", "4",
+     "--monitor-every", "0"],
     ["label", "export", "--n", "8", "--out", "lab"],
 ], ids=lambda a: " ".join(a[:2]))
 def test_every_stage_keeps_its_tensors_on_the_models_device(cli, placement_check, args):

@@ -73,7 +73,7 @@ def test_resume_continues_bit_for_bit(cli, selection, tmp_path):
     (("--selection", "all", "--steps", "1", "--kimg", "1"),
      "Error: give exactly one of --steps, --kimg, --epochs, --time. Pass e.g. --steps 500 or --time 20m"),
     (("--selection", "all", "--time", "soon"), "Error: --time 'soon' is not a duration. Write e.g. --time 20m"),
-    (("--selection", "all", "--steps", "1", "--preset", "v9"), "Error: unknown preset 'v9'. Use --preset v1, v8 or all"),
+    (("--selection", "all", "--steps", "1", "--preset", "v9"), "Error: unknown preset 'v9'. Use --preset v1, v8, all or latent"),
     (("--selection", "all", "--steps", "1", "--new-d", "--train", "nothing*"),
      "Error: preset v8 with --train/--freeze matches no generator parameter."),
     (("--selection", "all", "--steps", "1", "--new-d", "--resume"), "Error: no earlier run of 'x'"),

@@ -176,7 +176,7 @@ def summarise(rows: list[dict]) -> dict:
     out["drift_mean"] = _nanmean([r["drift"] for r in rows])
     groups: dict[str, list[bool]] = {}
     for r in rows:
-        groups.setdefault(r["group"], []).append(r["passed"])
+        groups.setdefault(r.get("case_group", r["group"]), []).append(r["passed"])
     out["pass_rate_by_group"] = {g: float(np.mean(v)) for g, v in sorted(groups.items())}
     out["cases_by_group"] = {g: len(v) for g, v in sorted(groups.items())}
     return out
@@ -327,9 +327,11 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
     results: list[MethodResult] = []
     options = {"generator": gen.name, "methods": [m[0] for m in methods], "cases": len(names), "scorer": cfg.scorer,
                "thresholds": list(cfg.thresholds), "identities": cfg.identities, "seed_start": cfg.seed_start}
+    set_groups = [_groups(catalog, ds, base, score_cache, device) for _, ds, _ in methods]
+    # the cases' groups for per-group pass rates: the first grouped set's, so an ungrouped set is broken down too
+    case_groups = next((g for g in set_groups if set(g) != {"all"}), set_groups[0])
     with stage_run(catalog, "eval", options) as run_id:
-        for label, ds, layers in methods:
-            groups = _groups(catalog, ds, base, score_cache, device)
+        for (label, ds, layers), groups in zip(methods, set_groups):
             rows = []
             for k, (name, g) in enumerate(zip(names, groups)):
                 D, _ = direction_matrix(catalog, ds, list(EDITED), g)
@@ -338,7 +340,8 @@ def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | 
                 values = measure.score(images)[:, cols]
                 by_prop = {p: values[:, j] for j, p in enumerate(measured_props)}
                 m = {**case_metrics(grid, by_prop), **effect_sizes(grid, by_prop, spread)}
-                row = {"case": k, "source": name, "group": g, **m, "passed": passes(m, cfg.thresholds),
+                row = {"case": k, "source": name, "group": g, "case_group": case_groups[k], **m,
+                       "passed": passes(m, cfg.thresholds),
                        "drift": identity_drift(base[k], images, masks[k])}
                 if k < SCATTER_CASES:
                     row["measured"] = values[:, [measured_props.index(p) for p in EDITED]]
@@ -529,7 +532,8 @@ def verdict(results: list[MethodResult], thresholds=DEFAULT_THRESHOLDS) -> str:
 
 
 def pass_rate_chart(results: list[MethodResult]) -> tuple[list[str], dict[str, list[float]]]:
-    """What ``pass_rate_by_group.png`` plots: the groups (sorted) and then ``all`` (every case), and per
+    """What ``pass_rate_by_group.png`` plots: the cases' groups (sorted; the first grouped set's grouping, for
+    every method) and then ``all`` (every case), and per
     method its pass rate in each (NaN where it has no case of that group)."""
     groups = sorted({g for r in results for g in r.summary["pass_rate_by_group"]} - {"all"})
     categories = groups + ["all"]
@@ -587,7 +591,8 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
     files.append(path)
     files.append(save_png(out / "pass_rate_by_group.png", grouped_bars(
         categories, series, title="pass rate per group of the cases ('all': every case)",
-        ylabel="cases passing (%)", xlabel="group (h/l per group-by property; 'all' = every case)",
+        ylabel="cases passing (%)",
+        xlabel="case group (h/l per group-by property, by the first grouped set; 'all' = every case)",
         ymax=1.0, percent=True)))
     grid = edit_grid()
     for res in results:
@@ -603,7 +608,7 @@ def write_outputs(out: Path, results: list[MethodResult], cfg: EvalConfig, gener
         files.append(save_png(out / f"scatter_{_safe(res.label)}.png", scatter_panels(
             panels, xlabel="intended edit (scale along the unit direction in w)",
             ylabel="measured - case mean (" + ("σ of the unedited cases)" if in_sigma else "measure's units)"),
-            title=f"intended vs measured: {res.label}")))
+            title=f"intended vs measured: {res.label}", slope_unit="σ" if in_sigma else "")))
     files.append(write_report(out, results, cfg, generator))
     return files
 

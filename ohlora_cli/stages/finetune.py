@@ -2,8 +2,9 @@
 
 The loop, losses, presets, checkpoints and resume are :mod:`ohlora_cli.training.gan`'s; this module
 resolves the run (parent G and D, selection, preset, length), prepares the training images (stored
-PNGs, or re-rendered from the stored w with the parent generator), monitors the filter scores of
-fixed samples, and registers the result as a new generator with its lineage.
+PNGs, or re-rendered from the stored w with the parent generator) — or, for the ``latent`` preset, the
+selection's stored w and a new discriminator on w (:mod:`ohlora_cli.models.latent`) — monitors the
+filter scores of fixed samples, and registers the result as a new generator with its lineage.
 
 Run folders are ``<runs>/finetune/NNNNN-<out>`` — numbered, never overwritten; ``--resume``
 continues the newest folder of the same ``--out`` from its last full-state checkpoint.
@@ -58,6 +59,7 @@ from ohlora_cli.models.checkpoints import (
 )
 from ohlora_cli.models.devices import to_cpu
 from ohlora_cli.models.inference import latents_for_seeds, map_to_w, pick_device, render
+from ohlora_cli.models.latent import LatentDiscriminator, LatentDiscriminatorConfig
 from ohlora_cli.models.stylegan import (
     DiscriminatorConfig,
     StyleGANDiscriminator,
@@ -175,6 +177,9 @@ class FinetuneConfig:
         check_number(self.anchor, "--anchor", lo=0, hi=MAX_ANCHOR, example="1")
         if self.noise not in ("random", "const"):
             raise UsageError(f"--noise must be random or const, not {self.noise!r}", "Pass --noise random")
+        if self.augment != "none" and PRESETS[self.preset].d_train == "latent":
+            raise UsageError(f"--augment {self.augment} works on images; --preset {self.preset}'s discriminator "
+                             "judges w", "Drop --augment")
         if self.anchor and self.from_original:
             raise UsageError("--anchor needs a generator of the synthetic world, not --from-original",
                              "Drop --anchor")
@@ -282,7 +287,8 @@ def latest_run_dir(root: Path, out: str) -> Path | None:
 
 
 class SelectionImages:
-    """Training batches from a selection: images in memory (uint8), a seeded shuffle per epoch."""
+    """Training batches from a selection: images in memory (uint8; or N×w_dim float w for the ``latent``
+    preset), a seeded shuffle per epoch."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, seed: int) -> None:
         self.images, self.labels, self.seed = images, labels, seed
@@ -300,9 +306,16 @@ class SelectionImages:
         for k in range(batch_size):
             epoch, i = divmod(step * batch_size + k, n)
             idx[k] = self._order(epoch)[i]
-        x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        x = _as_input(self.images[idx])
         y = torch.from_numpy(self.labels[idx]) if self.labels is not None else None
         return x, y
+
+
+def _as_input(data: np.ndarray) -> torch.Tensor:
+    """uint8 images (N, R, R, 3) → float N×3×R×R in [-1, 1]; w (N, w_dim) as they are."""
+    if data.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(data, np.float32))
+    return torch.from_numpy(data).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def split_holdout(images: np.ndarray, labels: np.ndarray | None, n: int, seed: int):
@@ -315,7 +328,7 @@ def split_holdout(images: np.ndarray, labels: np.ndarray | None, n: int, seed: i
                          f"Pass --holdout {max(0, len(images) // 10)} or a larger selection")
     order = np.random.default_rng([seed, 13]).permutation(len(images))
     keep, held = np.sort(order[n:]), np.sort(order[:n])
-    x = torch.from_numpy(images[held]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    x = _as_input(images[held])
     y = torch.from_numpy(labels[held]) if labels is not None else None
     return images[keep], (labels[keep] if labels is not None else None), (x, y)
 
@@ -341,19 +354,27 @@ def load_selection(catalog: Catalog, ids: list[int], gen: Generator, G, device, 
         parts.append(images_of(catalog, G, gen, ids[start:start + 64], device))
         if advance is not None:
             advance(len(parts[-1]))
-    images = np.concatenate(parts)
-    labels = None
-    if label_size:
-        if label_mode == "zero":
-            labels = np.zeros((len(ids), label_size), np.float32)
-        else:
-            with catalog.read() as s:
-                rows = dict(s.execute(select(Image.id, Image.label).where(Image.id.in_(ids))).all())
-            if any(rows[i] is None for i in ids):
-                labels = np.zeros((len(ids), label_size), np.float32)
-            else:
-                labels = decode_many([rows[i] for i in ids], label_size).astype(np.float32)
-    return images, labels
+    return np.concatenate(parts), load_labels(catalog, ids, label_mode=label_mode, label_size=label_size)
+
+
+def load_labels(catalog: Catalog, ids: list[int], *, label_mode: str, label_size: int) -> np.ndarray | None:
+    """The selection's labels: stored (zero when one is missing) or zero; None for an unconditional G."""
+    if not label_size:
+        return None
+    if label_mode == "zero":
+        return np.zeros((len(ids), label_size), np.float32)
+    with catalog.read() as s:
+        rows = dict(s.execute(select(Image.id, Image.label).where(Image.id.in_(ids))).all())
+    if any(rows[i] is None for i in ids):
+        return np.zeros((len(ids), label_size), np.float32)
+    return decode_many([rows[i] for i in ids], label_size).astype(np.float32)
+
+
+def load_latents(catalog: Catalog, ids: list[int], w_dim: int) -> np.ndarray:
+    """The selection's stored w (N × w_dim float32), in ``ids`` order."""
+    with catalog.read() as s:
+        rows = dict(s.execute(select(Image.id, Image.w).where(Image.id.in_(ids))).all())
+    return decode_many([rows[i] for i in ids], w_dim).astype(np.float32)
 
 
 # ---------------------------------------------------------------- monitoring
@@ -418,7 +439,7 @@ def anchor_stats(meta: dict, G: StyleGANGenerator, name: str) -> AttributeStats:
         raise UsageError(f"--anchor: {name}'s attribute statistics are damaged", fix) from None
 
 
-def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
+def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator, *, need_d: bool = True):
     ckpt = load_checkpoint(generator_file(gen))
     G = ckpt.build_generator().train()
     D = ckpt.build_discriminator()
@@ -429,7 +450,7 @@ def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
             raise UsageError(f"{gen.name} is already conditional (label {G.cfg.label_size})",
                              "Drop --from-original")
         G, D = conditional_from_unconditional(G, D, 7, cfg.seed)
-    if D is None:
+    if D is None and need_d:
         if not cfg.new_d:
             raise CheckpointError(f"{gen.name}'s checkpoint has no discriminator",
                                   "Pass --d-model FILE, or --new-d to start a freshly initialised one")
@@ -437,12 +458,12 @@ def _parent_networks(catalog: Catalog, cfg: FinetuneConfig, gen: Generator):
         torch.manual_seed(cfg.seed)
         D = StyleGANDiscriminator(DiscriminatorConfig(G.cfg.resolution, label_size=G.cfg.label_size,
                                                       fmaps_base=G.cfg.fmaps_base, fmaps_max=G.cfg.fmaps_max))
-    if D.cfg.resolution != G.cfg.resolution or D.cfg.label_size != G.cfg.label_size:
+    if D is not None and (D.cfg.resolution != G.cfg.resolution or D.cfg.label_size != G.cfg.label_size):
         raise CheckpointError(f"the discriminator ({D.cfg.resolution}px, label {D.cfg.label_size}) does not match "
                               f"the generator ({G.cfg.resolution}px, label {G.cfg.label_size})",
                               "Pass the discriminator trained with this generator")
     meta = ckpt.extra.get("meta") or {}
-    return G, D.train(), (meta if isinstance(meta, dict) else {})
+    return G, (D.train() if D is not None else None), (meta if isinstance(meta, dict) else {})
 
 
 def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable[[dict], None] | None = None,
@@ -483,8 +504,14 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     if cfg.resume and latest_run_dir(root, cfg.out) is None:
         raise NotFoundError(f"no earlier run of {cfg.out!r} in {root}", "Drop --resume to start a new run")
     device = pick_device(cfg.device)
-    G, D, parent_meta = _parent_networks(catalog, cfg, gen)
+    latent = PRESETS[cfg.preset].d_train == "latent"
+    G, D_image, parent_meta = _parent_networks(catalog, cfg, gen, need_d=not latent)
     stats = anchor_stats(parent_meta, G, gen.name) if cfg.anchor else None
+    if latent:  # a new discriminator on w; the parent's image D is saved with the result as it was
+        torch.manual_seed(cfg.seed)
+        D = LatentDiscriminator(LatentDiscriminatorConfig(G.cfg.w_dim, G.cfg.label_size)).train()
+    else:
+        D = D_image
     g_train, d_train = preset_patterns(cfg.preset, D)
     if cfg.train:
         g_train = tuple(p.removeprefix("G:") for p in cfg.train if not p.startswith("D:")) or g_train
@@ -505,20 +532,29 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     label_mode = "zero" if cfg.labels == "zero" or cfg.from_original else "stored"
     if on_start is not None:
         on_start("prepare", len(ids))
-    images, labels = load_selection(catalog, ids, gen, parent_G, device, label_mode=label_mode,
-                                         label_size=G.cfg.label_size,
-                                         advance=(lambda k: advance("prepare", k)) if advance else None)
-    if images.shape[1] != G.cfg.resolution:
-        raise UsageError(f"selection images are {images.shape[1]}px, the generator makes {G.cfg.resolution}px",
-                         "Fine-tune the generator the selection came from")
-    images, labels, holdout = split_holdout(images, labels, cfg.holdout, cfg.seed)
-    steps = steps_for(cfg, len(images))
+    if latent and not cfg.monitor_every:  # the w and labels are all it needs
+        images, labels = None, load_labels(catalog, ids, label_mode=label_mode, label_size=G.cfg.label_size)
+    else:
+        images, labels = load_selection(catalog, ids, gen, parent_G, device, label_mode=label_mode,
+                                        label_size=G.cfg.label_size,
+                                        advance=(lambda k: advance("prepare", k)) if advance and not latent else None)
+        if images.shape[1] != G.cfg.resolution:
+            raise UsageError(f"selection images are {images.shape[1]}px, the generator makes {G.cfg.resolution}px",
+                             "Fine-tune the generator the selection came from")
+    data = load_latents(catalog, ids, G.cfg.w_dim) if latent else images
+    if latent and advance is not None:
+        advance("prepare", len(ids))
+    data, labels, holdout = split_holdout(data, labels, cfg.holdout, cfg.seed)
+    if latent:
+        D.standardise_to(torch.from_numpy(data))
+    steps = steps_for(cfg, len(data))
     tcfg = TrainConfig(steps=steps, batch_size=cfg.batch, lr=cfg.lr, r1_gamma=cfg.r1, r1_every=cfg.r1_every,
                        style_mixing_prob=PRESETS[cfg.preset].style_mixing, ema_decay=cfg.ema, seed=cfg.seed,
                        checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
                        g_train=tuple(g_names), d_train=tuple(d_names), augment=cfg.augment,
                        ada_target=cfg.ada_target, ada_speed_kimg=cfg.ada_speed_kimg, noise_mode=cfg.noise,
-                       regulariser=f"warmup-anchor {cfg.anchor:g}" if cfg.anchor else "")
+                       regulariser=f"warmup-anchor {cfg.anchor:g}" if cfg.anchor else "",
+                       space="w" if latent else "image", g_lr_mul=PRESETS[cfg.preset].g_lr_mul)
     if cfg.resume:
         run_dir = latest_run_dir(root, cfg.out)
         if run_dir is None:
@@ -534,7 +570,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     if cfg.monitor_every:
         sel_rules = json.loads(selection_ids(catalog, cfg.selection)[0].rules_json or "[]")
         monitor = FilterMonitor(catalog, cfg.monitor_n, G.cfg.label_size, G.cfg.z_dim, sel_rules, device=device,
-                                reference_images=images)
+                                reference_images=images if latent else data)
     history: list[dict] = []
 
     def _log(row: dict) -> None:
@@ -546,7 +582,7 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
     G, D = G.to(device), D.to(device)
     anchor = WarmupAnchor(G, stats, seed=cfg.seed, batch_size=cfg.batch, weight=cfg.anchor,
                           hair_texture=BASE_HAIR_TEXTURE) if stats is not None else None
-    trainer = GanTrainer(G, D, SelectionImages(images, labels, cfg.seed), tcfg, run_dir, log=_log,
+    trainer = GanTrainer(G, D, SelectionImages(data, labels, cfg.seed), tcfg, run_dir, log=_log,
                          monitor=monitor, monitor_every=cfg.monitor_every, holdout=holdout, g_regulariser=anchor)
     if trainer.G_ema is not None and not (cfg.resume and trainer.checkpoint_path.exists()):
         trainer.G_ema.load_state_dict(G.state_dict())
@@ -566,7 +602,8 @@ def run(catalog: Catalog, cfg: FinetuneConfig, runs_root: Path, *, log: Callable
                    "selection_images": len(ids), "options": comparable_options(cfg, gen)}
         path = run_dir / "generator.pt"
         kept = {k: parent_meta[k] for k in SYNTHETIC_META if k in parent_meta}  # a synthetic-world child stays one
-        save_checkpoint(path, to_cpu(G), D=to_cpu(D), G_smooth=to_cpu(trainer.G_ema) if trainer.G_ema is not None else None,
+        d_saved = D_image if latent else D  # the latent D stays in the run's checkpoint.pt
+        save_checkpoint(path, to_cpu(G), D=to_cpu(d_saved) if d_saved is not None else None, G_smooth=to_cpu(trainer.G_ema) if trainer.G_ema is not None else None,
                         lineage=lineage, meta={"finetune": resolved, **kept})
         if taken is None:  # the generator and its lineage in one transaction: registered means finished
             register_generator(catalog, path, cfg.out, kind="ohlora", parent_id=gen.id, lineage=lineage,

@@ -6,6 +6,8 @@ while ``g_loss ≥ g_repeat_ratio·d_loss``.  AdamW (lr 1e-4) for both; the orig
 scheduler and never stepped it, so the lr was constant — ohlora keeps the constant lr and creates
 no scheduler.  Optional EMA generator (``generator_smooth``); w_avg tracked as GenForce does.
 Optional ``g_regulariser`` (step → loss) added to every G update (the base recipe's warm-up anchor).
+``space="w"``: D judges the mapping network's output instead of images (reals are stored w; the
+fine-tune's ``latent`` preset), everything else the same.
 
 Determinism: the randomness of step ``s`` (z, noise, style mixing, the data source) is seeded from
 (seed, s) alone, so a run resumed from its last full-state checkpoint continues bit-for-bit.
@@ -42,7 +44,7 @@ from ohlora_cli.training.augment import (
 from ohlora_cli.training.presets import PRESETS
 
 BatchSource = Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]]
-"""(step, batch_size) → (real images in [-1, 1], N×3×R×R; labels N×k or None)."""
+"""(step, batch_size) → (real images in [-1, 1], N×3×R×R — or N×w_dim w when ``space`` is w; labels N×k or None)."""
 
 GRegulariser = Callable[[int], torch.Tensor]
 """step → a scalar loss added to every G update of that step (differentiable in G's parameters);
@@ -113,6 +115,8 @@ class TrainConfig:
     ada_target: float = 0.6
     ada_speed_kimg: float = 2.0
     regulariser: str = ""  # what g_regulariser is (e.g. "warmup-anchor 1"): part of the resume key, not used otherwise
+    space: str = "image"  # what D judges: image (G's renders) | w (the mapping's output; reals are stored w)
+    g_lr_mul: float = 1.0  # G's lr = lr × this (the latent preset undoes GenForce's mapping lr_mul)
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.batch_size <= 0:
@@ -122,6 +126,10 @@ class TrainConfig:
             raise UsageError(f"unknown augmentation {self.augment!r}", f"Use one of: {', '.join(AUGMENTS)}")
         if self.noise_mode not in ("random", "const"):
             raise UsageError(f"unknown noise mode {self.noise_mode!r}", "Use random or const")
+        if self.space not in ("image", "w"):
+            raise UsageError(f"unknown training space {self.space!r}", "Use image or w")
+        if self.space == "w" and self.augment != "none":
+            raise UsageError("augmentations work on images, not on w", "Train on w without --augment")
 
     def resume_key(self) -> dict:
         """The fields a resumed run must share with the interrupted one (all but ``steps``)."""
@@ -166,7 +174,7 @@ class GanTrainer:
                              "Check --preset / --train / --freeze")
         g_params = [p for n, p in G.named_parameters() if n in self.g_names]
         d_params = [p for n, p in D.named_parameters() if n in self.d_names]
-        self.opt_g = torch.optim.AdamW(g_params, lr=cfg.lr)
+        self.opt_g = torch.optim.AdamW(g_params, lr=cfg.lr * cfg.g_lr_mul)
         self.opt_d = torch.optim.AdamW(d_params, lr=cfg.lr)
         self.G_ema = copy.deepcopy(G).eval() if cfg.ema_decay > 0 else None
         self.step = 0
@@ -239,6 +247,8 @@ class GanTrainer:
         w = G.mapping(z, labels)
         if track and cfg.w_avg_decay < 1:
             G.truncation.update_w_avg(w, cfg.w_avg_decay)
+        if cfg.space == "w":  # D judges w itself
+            return w
         wp = G.truncation(w)
         if cfg.style_mixing_prob > 0 and rng.uniform() < cfg.style_mixing_prob:
             cut = int(rng.integers(1, G.num_layers))
@@ -299,7 +309,7 @@ class GanTrainer:
         d_loss = F.softplus(fake_score).mean() + F.softplus(-real_score).mean()
         if do_r1:
             grad, = torch.autograd.grad(real_score.sum(), real_in, create_graph=True)
-            d_loss = d_loss + (cfg.r1_gamma * 0.5 * cfg.r1_every) * grad.square().sum(dim=[1, 2, 3]).mean()
+            d_loss = d_loss + (cfg.r1_gamma * 0.5 * cfg.r1_every) * grad.square().flatten(1).sum(dim=1).mean()
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()

@@ -14,10 +14,11 @@ from typing import Final
 @dataclass(frozen=True)
 class Preset:
     g_train: tuple[str, ...]  # trainable G parameters (globs)
-    d_train: str  # "final" = D's 4x4 block and last dense layer; "all" = every D parameter
+    d_train: str  # "final" = D's 4x4 block and last dense layer; "all" = every D parameter; "latent" = a new D on w
     batch: int  # default --batch-size
     style_mixing: float  # style-mixing probability of the G steps
     summary: str  # one phrase for --help
+    g_lr_mul: float = 1.0  # G's lr = --lr × this (D's is --lr)
 
 
 PRESETS: Final[dict[str, Preset]] = {
@@ -28,6 +29,11 @@ PRESETS: Final[dict[str, Preset]] = {
                  "mapping + 4x4 block"),
     # ohlora's own: everything trainable (the limited-data fine-tune of the embedded world).
     "all": Preset(("*",), "all", 8, 0.0, "every G and D parameter"),
+    # ohlora's own: the mapping network against a new discriminator on w (models.latent), trained on the
+    # selection's stored w; the synthesis network is the parent's.  GenForce's mapping layers scale their
+    # weights by lr_mul 0.01, so G's lr is 100 × --lr (as the base recipe's warm-up --mapping-boost 100).
+    "latent": Preset(("mapping.*",), "latent", 64, 0.0, "mapping, against a discriminator on the selection's w",
+                     g_lr_mul=100.0),
 }
 
 
@@ -41,6 +47,6 @@ def preset_help() -> str:
     parts = []
     for name, p in PRESETS.items():
         mixing = f", style mixing {p.style_mixing:g}" if p.style_mixing else ""
-        d = "; D: its last 3 layers" if p.d_train == "final" else ""
+        d = {"final": "; D: its last 3 layers", "latent": f"; G lr {p.g_lr_mul:g}x --lr"}.get(p.d_train, "")
         parts.append(f"{name} ({p.summary}; batch {p.batch}{mixing}{d})")
     return " | ".join(parts)
