@@ -14,27 +14,26 @@ The policy (``--threads auto``, the default; README "Threads"):
   spin, because sleeping and waking per kernel made small networks slower alone (the synthetic parser
   on 64 images: 1.17 s spinning, 2.04 s passive, 1.78 s on one thread).  The wait policy changes speed,
   never results.  A job that starts beside ohlora later is not seen: the policy holds for the run.
-- Renders on the CPU do not split a sample's kernels over threads at all: each sample runs on one
-  thread and up to ``threads`` samples run at once (``models/inference.py``).  A 64 px synthesis at
-  batch 1 is hundreds of tiny kernels, where waking a passive thread per kernel cost more than it
-  gained (``score`` of 1,000 images alone: 63 s with two passive threads, 39 s with torch's spinning
-  ones, 36 s on one thread, 36 s with samples in parallel).
-- Beside other jobs, ``auto`` also runs each kernel on one thread (renders still run ``threads``
-  samples at once): a team whose threads each get a slice of a shared core waits at every barrier for
-  the slowest one (``score`` beside 3 busy loops: 3.2× its time alone with two passive threads per
-  kernel).  This changes the last digits of batched networks' scores from those of an idle machine
-  (renders are the same bits); ``finetune`` and ``label train`` keep the count, so that a resumed run
+- Inference on the CPU does not split a kernel over threads at all: a render runs each sample on one
+  thread, the parser and the CNNs each fixed padded chunk of images, and up to ``threads`` of them run
+  at once (``models/devices.cpu_parallel``).  A 64 px synthesis at batch 1 is hundreds of tiny kernels,
+  where waking a passive thread per kernel cost more than it gained (``score`` of 1,000 images alone:
+  63 s with two passive threads, 39 s with torch's spinning ones, 36 s on one thread, 36 s with samples
+  in parallel); and beside other jobs a team whose threads each get a slice of a shared core waits at
+  every barrier for the slowest one, while independent pieces do not wait for each other.
+- Beside other jobs, ``auto`` also runs what is left outside those pieces (the mapping network, numpy's
+  BLAS in ``vectorfind``) on one thread.  ``finetune`` and ``label train`` keep the count, so that a resumed run
   repeats it, and ``--threads N`` always means N.
 - Variables the user set (``OMP_WAIT_POLICY``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
   ``OPENBLAS_NUM_THREADS``) are left as they are, except that an explicit ``--threads N`` sets the
   counts.  They take effect only if set before torch / numpy are first imported, which is why every
   compute command applies this first (``cli/_common.use_threads``).
 
-Determinism: renders are the same bits at any thread count.  The batched networks (parser, CNNs,
-training) split work by thread count, so another count can change the last digits of a score; the
-same count gives the same bits.  ``auto`` gives
-the same count on the same machine whatever else runs; pass ``--threads 1`` (or any fixed number)
-when results must agree bit for bit across machines.
+Determinism: renders, parser maps and CNN scores are the same bits at any thread count (each piece
+runs on one thread).  Training splits its kernels by thread count, so another count can change the last
+digits of a trained network; the same count gives the same bits.  ``auto`` gives the same count on the
+same machine whatever else runs; pass ``--threads 1`` (or any fixed number) when a training run must
+agree bit for bit across machines.
 """
 
 from __future__ import annotations

@@ -250,3 +250,33 @@ def test_waits_and_kernels_follow_what_else_runs():
         for p in busy:
             p.kill()
             p.wait()
+
+
+def test_cpu_networks_score_the_same_bits_at_any_thread_count():
+    """The parser and the CNNs run fixed padded chunks, each on one intra-op thread and several at once
+    (models/devices.cpu_parallel): a map or a score does not depend on the thread count or on the
+    number of images in the call, and the count is restored afterwards."""
+    import numpy as np
+
+    from ohlora_cli.models.cnns import PropertyScoreCNN, predict
+    from ohlora_cli.models.parsers import SyntheticParser
+
+    torch.manual_seed(0)
+    cnn = PropertyScoreCNN(resolution=64, width=0.25).eval()
+    parser = SyntheticParser()
+    images = np.random.default_rng(0).integers(0, 256, (37, 64, 64, 3), dtype=np.uint8)  # 3 chunks, the last padded
+    before, workers = torch.get_num_threads(), threads.sample_workers()
+    out = {}
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            threads.set_sample_workers(count)
+            out[count] = predict(cnn, images), parser.parse(images).maps
+            assert torch.get_num_threads() == count
+        alone = predict(cnn, images[20:21]), parser.parse(images[20:21]).maps
+    finally:
+        torch.set_num_threads(before)
+        threads.set_sample_workers(workers)
+    for count in (2, 3):
+        assert np.array_equal(out[1][0], out[count][0]) and np.array_equal(out[1][1], out[count][1])
+    assert np.array_equal(alone[0][0], out[1][0][20]) and np.array_equal(alone[1][0], out[1][1][20])

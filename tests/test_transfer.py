@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import sqlite3
 
 import numpy as np
@@ -44,14 +45,33 @@ def test_bundled_copy_equals_the_csv_files(cli, catalog_path, artifacts):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_duplicate_import_needs_replace(cli, catalog_path):
+def test_an_identical_rerun_does_nothing_and_another_import_needs_replace(cli, catalog_path, artifacts, tmp_path):
     cli("vectorfind", "import-seed")
     before = dump(catalog_path)
-    r = cli("vectorfind", "import-seed", ok=False)
+    assert cli("vectorfind", "import-seed").stdout == "set seed-v8 already holds these 48 directions: nothing to do\n"
+    assert dump(catalog_path) == before
+    other = tmp_path / "other"  # the same files, two components of one vector swapped: not the same set
+    shutil.copytree(artifacts / "v8_vectors", other)
+    path = next(iter(sorted(other.glob("eyes_change_w_vector_*.csv"))))
+    rows = list(csv.reader(open(path)))
+    rows[1][1], rows[1][2] = rows[1][2], rows[1][1]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    r = cli("vectorfind", "import-seed", other, ok=False)
     assert r.stderr == "Error: a direction set named 'seed-v8' already exists. Pass --name with a new name, or --replace\n"
     assert dump(catalog_path) == before
-    cli("vectorfind", "import-seed", "--replace")
-    assert len(stored(catalog_path, "seed-v8")) == 48
+    cli("vectorfind", "import-seed", other, "--replace")
+    assert len(stored(catalog_path, "seed-v8")) == 48 and dump(catalog_path) != before
+
+
+def test_identity_import_twice_is_one_import(cli, catalog_path, artifacts):
+    args = ("identity", "import", artifacts / "ohlora_z_vectors.csv", "--groups", artifacts / "ohlora_w_group_names.csv")
+    first = cli(*args).stdout
+    before = dump(catalog_path)
+    again = cli(*args).stdout
+    assert first.startswith("imported 19 identities: ") and again.startswith("the catalog already holds these 19 "
+                                                                            "identities (")
+    assert dump(catalog_path) == before
 
 
 def test_export_csv_roundtrips_and_npy_is_interfacegan_shaped(cli, catalog_path, tmp_path, artifacts):

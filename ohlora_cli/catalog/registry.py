@@ -48,37 +48,57 @@ def default_generator_name() -> str:
     return _manifest()["default_generator"]
 
 
-def register_generator(catalog: Catalog, path: Path, name: str, *, kind: str | None = None,
-                       parent_id: int | None = None, sha256: str | None = None,
-                       lineage: dict | None = None, checked: LoadedCheckpoint | None = None) -> Generator:
-    """Store a generator file in the catalog (idempotent for the same name and file hash), with its
-    ``lineage`` (fine-tunes) in the same transaction.  The file is loaded and its network built first
-    (``checked``: the caller already did), so a file that cannot make a generator is never stored."""
+def generator_row(path: Path, name: str, *, kind: str | None = None, parent_id: int | None = None,
+                  sha256: str | None = None, lineage: dict | None = None,
+                  checked: LoadedCheckpoint | None = None) -> Generator:
+    """The catalog row a generator file would get (not added to any session).  The file is loaded and
+    its network built first (``checked``: the caller already did), so a file that cannot make a
+    generator never gets a row."""
     path = Path(path)
     ckpt = checked or load_checkpoint(path)
     if checked is None and kind != "embedded":  # embedded assets are known good (sha256-checked)
         ckpt.build_generator()
-    digest = sha256 or sha256_file(path)
     cfg = ckpt.g_config
+    stored_path = f"embedded:{path.name}" if kind == "embedded" else str(path.resolve())
+    return Generator(name=name, kind=kind or ckpt.kind, path=stored_path, sha256=sha256 or sha256_file(path),
+                     resolution=cfg.resolution, z_dim=cfg.z_dim, w_dim=cfg.w_dim, label_size=cfg.label_size,
+                     num_layers=cfg.num_layers, config_json=json.dumps(cfg.to_dict()), parent_id=parent_id,
+                     lineage_json=json.dumps(lineage) if lineage is not None else None)
+
+
+def register_generator(catalog: Catalog, path: Path, name: str, *, kind: str | None = None,
+                       parent_id: int | None = None, sha256: str | None = None,
+                       lineage: dict | None = None, checked: LoadedCheckpoint | None = None) -> Generator:
+    """Store a generator file in the catalog (idempotent for the same name and file hash), with its
+    ``lineage`` (fine-tunes) in the same transaction (the row: :func:`generator_row`)."""
+    new = generator_row(path, name, kind=kind, parent_id=parent_id, sha256=sha256, lineage=lineage, checked=checked)
     with catalog.write() as s:
         row = s.scalars(select(Generator).where(Generator.name == name)).first()
         if row is not None:
-            if row.sha256 != digest:
+            if row.sha256 != new.sha256:
                 raise CheckpointError(f"a generator named {name!r} is already registered with another file",
                                       "Pass a different --name")
             return row
-        stored_path = f"embedded:{path.name}" if kind == "embedded" else str(path.resolve())
-        row = Generator(name=name, kind=kind or ckpt.kind, path=stored_path, sha256=digest,
-                        resolution=cfg.resolution, z_dim=cfg.z_dim, w_dim=cfg.w_dim, label_size=cfg.label_size,
-                        num_layers=cfg.num_layers, config_json=json.dumps(cfg.to_dict()), parent_id=parent_id,
-                        lineage_json=json.dumps(lineage) if lineage is not None else None)
-        s.add(row)
+        s.add(new)
         s.flush()
-        return row
+        return new
 
 
 def resolve_generator(catalog: Catalog, ref: str | None) -> Generator:
-    """``ref`` = catalog name, embedded name, ``embedded``/None (the default), or a file path."""
+    """``ref`` = catalog name, embedded name, ``embedded``/None (the default), or a file path; an embedded
+    generator or a file not in the catalog yet is registered (for the stages that store rows of it)."""
+    return _resolve(catalog, ref, register=True)
+
+
+def find_generator(catalog: Catalog, ref: str | None) -> Generator:
+    """:func:`resolve_generator` for the stages that only read what is stored of a generator (its images,
+    scores, directions) or render with it: an embedded generator or a file not in the catalog yet comes
+    back as an unsaved row (``id`` None: nothing is stored of it), so a command that then fails has not
+    changed the catalog."""
+    return _resolve(catalog, ref, register=False)
+
+
+def _resolve(catalog: Catalog, ref: str | None, *, register: bool) -> Generator:
     ref = ref or EMBEDDED_ALIAS
     assets = embedded_generators()
     if ref == EMBEDDED_ALIAS:
@@ -89,12 +109,14 @@ def resolve_generator(catalog: Catalog, ref: str | None) -> Generator:
         return row
     if ref in assets:
         asset = assets[ref]
-        return register_generator(catalog, asset.path, asset.name, kind="embedded", sha256=asset.sha256)
+        if register:
+            return register_generator(catalog, asset.path, asset.name, kind="embedded", sha256=asset.sha256)
+        return generator_row(asset.path, asset.name, kind="embedded", sha256=asset.sha256)
     path = Path(ref)
     if path.suffix in (".pt", ".pth", ".pkl") or path.exists():
         if not path.exists():
             raise CheckpointError(f"checkpoint {path} does not exist", "Check the path passed to --model")
-        return register_generator(catalog, path, path.stem)
+        return register_generator(catalog, path, path.stem) if register else generator_row(path, path.stem)
     with catalog.read() as s:
         names = [n for n in s.scalars(select(Generator.name))]
     known = sorted(set(names) | set(assets))

@@ -25,7 +25,7 @@ def demo(
     = Path("ohlora-demo"),
     n: Annotated[int, typer.Option("--n", help="Images to generate and score (per generator).")] = 2000,
     groups: Annotated[int, typer.Option("--groups", help="vectorfind groups (2^k).")] = 16,
-    finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps (0 = skip).")] = 300,
+    finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps (0 = skip).")] = 275,
     cases: Annotated[int, typer.Option("--cases", help="eval cases (50 edited images each).")] = 20,
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules before fine-tuning [default: the "
                                                                   "original's four].")] = None,

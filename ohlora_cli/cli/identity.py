@@ -39,9 +39,12 @@ def import_(
     check_name(prefix, "--prefix", "seed-v8")
     check_int(z_dim, "--z-dim", lo=1, hi=4096, example="512")
     check_int(label_size, "--label-size", lo=0, hi=4096, example="7")
-    names = import_identities(open_catalog(catalog, quiet=quiet), z_csv, groups_csv=groups, prefix=prefix,
+    names, unchanged = import_identities(open_catalog(catalog, quiet=quiet), z_csv, groups_csv=groups, prefix=prefix,
                               z_dim=z_dim, label_size=label_size, replace=replace)
-    say(f"imported {len(names)} identities: {names[0]} .. {names[-1]}")
+    if unchanged:
+        say(f"the catalog already holds these {len(names)} identities ({names[0]} .. {names[-1]}): nothing to do")
+    else:
+        say(f"imported {len(names)} identities: {names[0]} .. {names[-1]}")
 
 
 @app.command("list", epilog=example("ohlora identity list"))

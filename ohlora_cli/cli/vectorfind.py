@@ -159,8 +159,11 @@ def import_seed(
 
     check_name(name, "--name", "seed-v8")
     r = import_seed_directions(open_catalog(catalog, quiet=quiet), folder, name=name, replace=replace)
-    say(f"imported {r.count} directions as set {r.name}: properties {', '.join(r.properties)}; "
-        f"{len(r.groups)} groups; signs flipped so + increases the property")
+    if r.unchanged:
+        say(f"set {r.name} already holds these {r.count} directions: nothing to do")
+    else:
+        say(f"imported {r.count} directions as set {r.name}: properties {', '.join(r.properties)}; "
+            f"{len(r.groups)} groups; signs flipped so + increases the property")
 
 
 @app.command("import-npy", epilog=example("ohlora vectorfind import-npy eyes.npy mouth.npy --name ifg --model v8"))
@@ -182,7 +185,10 @@ def import_npy(
     cat = open_catalog(catalog, quiet=quiet)
     gen = resolve_generator(cat, model)
     r = import_npy_directions(cat, files, name=name, generator_id=gen.id, replace=replace, found=found)
-    say(f"imported {r.count} directions as set {r.name} for {gen.name}: {', '.join(r.properties)}")
+    if r.unchanged:
+        say(f"set {r.name} already holds these {r.count} directions: nothing to do")
+    else:
+        say(f"imported {r.count} directions as set {r.name} for {gen.name}: {', '.join(r.properties)}")
 
 
 @app.command("export", epilog=example("ohlora vectorfind export seed-v8 --out dirs/ --format csv"))

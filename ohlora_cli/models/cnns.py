@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ohlora_cli.models.devices import to_host
+from ohlora_cli.models.devices import cpu_parallel, to_host
 from ohlora_cli.models.parsers import resize_images
 
 REFERENCE_RESOLUTION: Final = 256
@@ -348,12 +348,16 @@ def predict(model: CNNModel, images: np.ndarray, *, device: str | torch.device =
     width = 1 if isinstance(model, FilterCNN) else 8
     out = np.empty((len(images), width), dtype=np.float32)
     device = torch.device(device)
-    for s in range(0, len(images), INFERENCE_CHUNK):
+
+    def chunk(c: int) -> None:
+        s = c * INFERENCE_CHUNK
         x = images_to_input(images[s:s + INFERENCE_CHUNK], model)
         k = x.shape[0]
         if k < INFERENCE_CHUNK:
             x = torch.cat([x, x.new_zeros((INFERENCE_CHUNK - k, *x.shape[1:]))])
         out[s:s + k] = to_host(model(x.to(device))[:k].float())
+
+    cpu_parallel(chunk, -(-len(images) // INFERENCE_CHUNK), device)  # chunks at once on the CPU
     return out[:, 0] if width == 1 else out
 
 

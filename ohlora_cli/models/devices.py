@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
 
 from ohlora_cli.config import DEVICE_HELP
 from ohlora_cli.errors import UsageError
+from ohlora_cli.threads import sample_workers
+
+T = TypeVar("T")
 
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
 
@@ -75,3 +80,44 @@ def to_cpu(module: torch.nn.Module) -> torch.nn.Module:
 def default_batch_size(device: torch.device, *, cpu: int, cuda: int) -> int:
     """The batch a stage uses when ``--batch-size`` is not given: small on the CPU, GPU-filling on CUDA."""
     return cuda if device.type == "cuda" else cpu
+
+
+def cpu_parallel(fn: Callable[[int], T], count: int, device: torch.device | str,
+                 done: Callable[[int, T], None] | None = None) -> list[T]:
+    """``[fn(0), …, fn(count - 1)]``; ``done(i, result)`` after each, in order.
+
+    On the CPU each call runs on one intra-op thread and up to the command's thread count
+    (``threads.sample_workers``) of them at once, on worker threads (torch releases the GIL inside its
+    kernels).  Fixed-size pieces of work (a sample, a padded chunk of images) on independent threads
+    never wait for each other at a kernel's barrier, which is what costs most beside other jobs (a
+    team of OpenMP threads waits at every kernel for its slowest member); and since every piece runs on
+    one thread, its bits do not depend on the thread count.  Elsewhere (CUDA, meta) the calls run in
+    turn.  Grad mode is off in the workers (inference only).
+    """
+    results: list[T] = []
+    if torch.device(device).type != "cpu":
+        for i in range(count):
+            results.append(fn(i))
+            if done is not None:
+                done(i, results[-1])
+        return results
+    workers = max(1, min(sample_workers() or torch.get_num_threads(), count))
+
+    def one(i: int) -> T:
+        with torch.no_grad():  # grad mode is per thread
+            return fn(i)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="ohlora-cpu") if workers > 1 else None
+    try:
+        outputs = pool.map(one, range(count)) if pool is not None else map(one, range(count))
+        for i, out in enumerate(outputs):
+            results.append(out)
+            if done is not None:
+                done(i, out)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(previous)
+    return results

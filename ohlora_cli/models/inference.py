@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 from ohlora_cli.errors import UsageError
-from ohlora_cli.models.devices import pick_device, to_host
+from ohlora_cli.models.devices import cpu_parallel, pick_device, to_host
 from ohlora_cli.models.stylegan import NoiseMode, StyleGANGenerator, to_uint8
-from ohlora_cli.threads import sample_workers
 
 __all__ = ["latents_for_seeds", "pick_device", "map_to_w", "synthesize", "render", "label_directions"]
 
@@ -90,43 +89,18 @@ def synthesize(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, *, psi: float
 def _synthesize_each(G: StyleGANGenerator, wp: torch.Tensor, noise_mode: NoiseMode, device: torch.device,
                      dtype: DType, advance: Callable[[int], None] | None) -> list[torch.Tensor]:
     """The CPU path: each sample on its own, on one intra-op thread, up to the command's thread count of
-    samples at once (worker threads; torch releases the GIL inside its kernels).
+    samples at once (:func:`~ohlora_cli.models.devices.cpu_parallel`).
 
     A 64 px synthesis at batch 1 is hundreds of small kernels: splitting each of them over two OpenMP
     threads costs more in wake-ups than it gains (120 renders of ``synthetic-base``: 1.35 s on one thread,
     1.92 s on two with passive waits, 1.14 s on two samples at once).  And since every sample runs on one
     thread, an image's bits do not depend on the thread count either.
     """
-    n = wp.shape[0]
-    workers = max(1, min(sample_workers() or torch.get_num_threads(), n))
-
     def one(i: int) -> torch.Tensor:
-        with torch.no_grad(), _autocast(device, dtype):  # grad mode and autocast are per thread
+        with _autocast(device, dtype):  # autocast is per thread
             return G.synthesis(wp[i:i + 1], noise_mode)
 
-    parts: list[torch.Tensor] = []
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        if workers == 1:
-            results = map(one, range(n))
-            pool = None
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="ohlora-render")
-            results = pool.map(one, range(n))
-        try:
-            for part in results:
-                parts.append(part)
-                if advance is not None:
-                    advance(1)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-    finally:
-        torch.set_num_threads(previous)
-    return parts
+    return cpu_parallel(one, wp.shape[0], device, done=(lambda i, part: advance(1)) if advance is not None else None)
 
 
 def render(G: StyleGANGenerator, w: np.ndarray | torch.Tensor, **kwargs) -> np.ndarray:

@@ -48,7 +48,7 @@ from ohlora_cli.errors import CheckpointError, UsageError
 from ohlora_cli.files import write_atomic
 from ohlora_cli.models.bisenet import load_bisenet, normalise, ohlora_lookup
 from ohlora_cli.models.checkpoints import read_file
-from ohlora_cli.models.devices import to_host
+from ohlora_cli.models.devices import cpu_parallel, to_host
 
 NUM_CLASSES = 11
 PARSER_FORMAT = "ohlora-parser"
@@ -226,13 +226,17 @@ class SyntheticParser:
         """uint8 maps (N, R, R) for uint8 crops already at ``resolution``; fixed-size padded chunks."""
         maps = np.empty((len(crops), self.resolution, self.resolution), dtype=np.uint8)
         self.net.eval()
-        for s in range(0, len(crops), INFERENCE_CHUNK):
+
+        def chunk(c: int) -> None:
+            s = c * INFERENCE_CHUNK
             x = images_to_tensor(crops[s:s + INFERENCE_CHUNK])
             k = x.shape[0]
             if k < INFERENCE_CHUNK:
                 x = torch.cat([x, x.new_zeros((INFERENCE_CHUNK - k, *x.shape[1:]))])
             logits = self.net(x.to(self.device))[:k]
             maps[s:s + k] = to_host(logits.argmax(dim=1).to(torch.uint8))
+
+        cpu_parallel(chunk, -(-len(crops) // INFERENCE_CHUNK), self.device)  # chunks at once on the CPU
         return maps
 
     def parse(self, images: np.ndarray) -> ParseResult:
@@ -323,13 +327,17 @@ class BiSeNetParser:
         """19-class uint8 maps (N, S, S) for uint8 RGB inputs already at ``input_size``; fixed-size chunks."""
         s = self.input_size
         maps = np.empty((len(inputs), s, s), dtype=np.uint8)
-        for start in range(0, len(inputs), self.chunk):
+
+        def chunk(c: int) -> None:
+            start = c * self.chunk
             x = normalise(inputs[start:start + self.chunk])
             k = x.shape[0]
             if k < self.chunk:
                 x = torch.cat([x, x.new_zeros((self.chunk - k, *x.shape[1:]))])
             logits = self.net(x.to(self.device))[:k]
             maps[start:start + k] = to_host(logits.argmax(dim=1).to(torch.uint8))
+
+        cpu_parallel(chunk, -(-len(inputs) // self.chunk), self.device)  # chunks at once on the CPU
         return maps
 
     def parse(self, images: np.ndarray, *, boxes=None) -> ParseResult:

@@ -38,12 +38,17 @@ class ImportResult:
     count: int
     properties: tuple[str, ...]
     groups: tuple[str, ...]
+    unchanged: bool = False  # the set already held exactly these directions (an identical rerun: nothing done)
 
 
 def _new_set(s, name: str, *, method: str, generator_id: int | None, w_dim: int, source: str,
-             sign_flipped: bool, replace: bool) -> DirectionSet:
+             sign_flipped: bool, replace: bool, vectors: dict[tuple[str, str], bytes]) -> DirectionSet | None:
+    """A new set named ``name`` holding ``vectors`` (encoded, by (property, group)); None when a set of
+    that name already holds exactly them (an identical rerun, e.g. after a kill that came after the commit)."""
     old = s.scalars(select(DirectionSet).where(DirectionSet.name == name)).first()
     if old is not None:
+        if _same_set(s, old, method=method, generator_id=generator_id, w_dim=w_dim, vectors=vectors):
+            return None
         if not replace:
             raise UsageError(f"a direction set named {name!r} already exists",
                              "Pass --name with a new name, or --replace")
@@ -54,6 +59,14 @@ def _new_set(s, name: str, *, method: str, generator_id: int | None, w_dim: int,
     s.add(ds)
     s.flush()
     return ds
+
+
+def _same_set(s, ds: DirectionSet, *, method: str, generator_id: int | None, w_dim: int,
+              vectors: dict[tuple[str, str], bytes]) -> bool:
+    if (ds.method, ds.generator_id, ds.w_dim) != (method, generator_id, w_dim):
+        return False
+    stored = {(d.property, d.group_name): d.vector for d in s.scalars(select(Direction).where(Direction.set_id == ds.id))}
+    return stored == vectors
 
 
 BUNDLED_SEED_DIRECTIONS = Path(__file__).resolve().parents[1] / "assets" / "seed_v8_directions.npz"
@@ -83,15 +96,16 @@ def import_seed_directions(catalog: Catalog, folder: Path | None = None, *, name
                            w_dim: int = 512, replace: bool = False) -> ImportResult:
     """The original's 48 direction CSVs (or the bundled copy when ``folder`` is None) as one set, sign flipped."""
     vectors, source = read_seed_directions(folder, w_dim)
+    encoded = {key: encode(-v, w_dim) for key, v in vectors.items()}
     with catalog.write() as s:
         ds = _new_set(s, name, method="seed-v8", generator_id=None, w_dim=w_dim, source=source,
-                      sign_flipped=True, replace=replace)
-        for (prop, group), v in vectors.items():
-            s.add(Direction(set_id=ds.id, property=prop, group_name=group, vector=encode(-v, w_dim),
+                      sign_flipped=True, replace=replace, vectors=encoded)
+        for (prop, group), vector in encoded.items() if ds is not None else ():
+            s.add(Direction(set_id=ds.id, property=prop, group_name=group, vector=vector,
                             metrics_json=json.dumps({"seed_sign": -1})))
     props = tuple(sorted({p for p, _ in vectors}))
     groups = tuple(sorted({g for _, g in vectors}))
-    return ImportResult(name, len(vectors), props, groups)
+    return ImportResult(name, len(vectors), props, groups, unchanged=ds is None)
 
 
 def read_npy_directions(paths: list[Path]) -> dict[tuple[str, str], np.ndarray]:
@@ -128,13 +142,14 @@ def import_npy_directions(catalog: Catalog, paths: list[Path], *, name: str, gen
     if len(dims) != 1:
         raise InputFileError(f"the .npy files have different lengths {sorted(dims)}", "Import one w space at a time")
     w_dim = dims.pop()
+    encoded = {key: encode(v, w_dim) for key, v in found.items()}
     with catalog.write() as s:
         ds = _new_set(s, name, method="imported", generator_id=generator_id, w_dim=w_dim,
-                      source=",".join(str(p) for p in paths), sign_flipped=False, replace=replace)
-        for (prop, group), v in found.items():
-            s.add(Direction(set_id=ds.id, property=prop, group_name=group, vector=encode(v, w_dim),
-                            metrics_json="{}"))
-    return ImportResult(name, len(found), tuple(sorted({p for p, _ in found})), tuple(sorted({g for _, g in found})))
+                      source=",".join(str(p) for p in paths), sign_flipped=False, replace=replace, vectors=encoded)
+        for (prop, group), vector in encoded.items() if ds is not None else ():
+            s.add(Direction(set_id=ds.id, property=prop, group_name=group, vector=vector, metrics_json="{}"))
+    return ImportResult(name, len(found), tuple(sorted({p for p, _ in found})), tuple(sorted({g for _, g in found})),
+                        unchanged=ds is None)
 
 
 def export_directions(catalog: Catalog, set_name: str, out_dir: Path, fmt: str) -> list[Path]:
@@ -161,8 +176,9 @@ def export_directions(catalog: Catalog, set_name: str, out_dir: Path, fmt: str) 
 
 
 def import_identities(catalog: Catalog, z_csv: Path, *, groups_csv: Path | None, prefix: str, z_dim: int,
-                      label_size: int, replace: bool = False) -> list[str]:
-    """The original's ``ohlora_z_vectors.csv`` (+ ``ohlora_w_group_names.csv``) as named identities."""
+                      label_size: int, replace: bool = False) -> tuple[list[str], bool]:
+    """The original's ``ohlora_z_vectors.csv`` (+ ``ohlora_w_group_names.csv``) as named identities:
+    (their names, whether they were already there exactly so: an identical rerun writes nothing)."""
     codes = read_latent_csv(z_csv, z_dim + label_size)
     cases: list[str] = [str(i) for i in range(len(codes))]
     groups: list[str | None] = [None] * len(codes)
@@ -177,17 +193,25 @@ def import_identities(catalog: Catalog, z_csv: Path, *, groups_csv: Path | None,
         groups = [r["group_name"] for r in table]
         meta = [{k: v for k, v in r.items() if k not in ("case", "group_name")} for r in table]
     names = [f"{prefix}-{c}" for c in cases]
+    source = str(Path(z_csv).resolve())
+    rows = [dict(name=name, z_dim=z_dim, label_size=label_size, z=encode(codes[i, :z_dim], z_dim),
+                 label=encode(codes[i, z_dim:], label_size) if label_size else None, group_name=groups[i],
+                 source=source, meta_json=json.dumps({"case": cases[i], **meta[i]})) for i, name in enumerate(names)]
     with catalog.write() as s:
-        existing = set(s.scalars(select(Identity.name).where(Identity.name.in_(names))))
+        stored = {r.name: r for r in s.scalars(select(Identity).where(Identity.name.in_(names)))}
+        existing = set(stored)
+        if existing == set(names) and all(_same_identity(stored[r["name"]], r) for r in rows):
+            return names, True  # an identical rerun: they are there as they would be written
         if existing and not replace:
             raise UsageError(f"identities already exist: {', '.join(sorted(existing)[:3])}",
                              "Pass another --prefix, or --replace")
         for old in s.scalars(select(Identity).where(Identity.name.in_(existing))):
             s.delete(old)
         s.flush()
-        for i, name in enumerate(names):
-            s.add(Identity(name=name, z_dim=z_dim, label_size=label_size, z=encode(codes[i, :z_dim], z_dim),
-                           label=encode(codes[i, z_dim:], label_size) if label_size else None,
-                           group_name=groups[i], source=str(Path(z_csv).resolve()),
-                           meta_json=json.dumps({"case": cases[i], **meta[i]})))
-    return names
+        for r in rows:
+            s.add(Identity(**r))
+    return names, False
+
+
+def _same_identity(row: Identity, values: dict) -> bool:
+    return all(getattr(row, k) == v for k, v in values.items() if k != "source")

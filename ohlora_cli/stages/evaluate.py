@@ -46,7 +46,7 @@ from ohlora_cli.catalog.models import (
     Identity,
 )
 from ohlora_cli.catalog.queries import stage_run
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.registry import find_generator, load_generator
 from ohlora_cli.catalog.scores import normalise_scores
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import check_device, parse_layers
@@ -296,7 +296,7 @@ def _groups(catalog: Catalog, ds: DirectionSet, base_images: np.ndarray, cache: 
 def run(catalog: Catalog, cfg: EvalConfig, *, on_start: Callable[[int], None] | None = None,
         advance: Callable[[int], None] | None = None) -> EvalResult:
     t0 = time.perf_counter()
-    gen = resolve_generator(catalog, cfg.model)
+    gen = find_generator(catalog, cfg.model)
     methods = resolve_methods(catalog, gen, cfg.methods)
     missing = [p for p in EDITED if p not in scorer_properties(cfg.scorer)]
     if missing:

@@ -30,7 +30,7 @@ from ohlora_cli.catalog.models import (
     SelectionMember,
 )
 from ohlora_cli.catalog.queries import labelled_ids, selection_ids, stage_run
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.registry import find_generator, load_generator
 from ohlora_cli.catalog.scores import normalise_scores, scorers_with
 from ohlora_cli.errors import NotFoundError, UsageError
 from ohlora_cli.images import ensure_writable_dir, save_png
@@ -116,7 +116,7 @@ def run(catalog: Catalog, *, name: str, rules: list[str], model: str | None = No
     parsed = check_options(name=name, rules=rules, scorers=scorers)
     if export is not None:
         export = ensure_writable_dir(Path(export), "--export")
-    gen = resolve_generator(catalog, model)
+    gen = find_generator(catalog, model)
     with catalog.read() as s:
         exists = s.scalars(select(Selection).where(Selection.name == name)).first()
         members = set(s.scalars(select(SelectionMember.image_id).where(SelectionMember.selection_id == exists.id))) \

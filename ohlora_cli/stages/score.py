@@ -19,7 +19,7 @@ from ohlora_cli.catalog.db import Catalog
 from ohlora_cli.catalog.images import check_stored_pngs, images_of
 from ohlora_cli.catalog.models import Image, Score
 from ohlora_cli.catalog.queries import stage_run
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.registry import find_generator, load_generator
 from ohlora_cli.catalog.scores import (
     Reference,
     fit_reference,
@@ -56,7 +56,7 @@ def run(catalog: Catalog, cfg: ScoreConfig, advance: Advance | None = None, on_s
         with catalog.read() as s:
             if s.scalar(select(func.count(Image.id))) == 0:  # before resolving (which registers) the generator
                 raise NotFoundError("the catalog has no images to score", "Run `ohlora generate --n 100` first")
-    gen = resolve_generator(catalog, cfg.model)
+    gen = find_generator(catalog, cfg.model)
     if not empty_ok:
         with catalog.read() as s:
             if s.scalar(select(func.count(Image.id)).where(Image.generator_id == gen.id)) == 0:

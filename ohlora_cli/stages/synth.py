@@ -43,7 +43,7 @@ from ohlora_cli.catalog.models import (
     Score,
 )
 from ohlora_cli.catalog.queries import generator_by_id
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.registry import find_generator, load_generator
 from ohlora_cli.catalog.scores import insert_scores, normalise_scores
 from ohlora_cli.catalog.vectors import decode
 from ohlora_cli.config import EDIT_FLAGS, SynthConfig
@@ -194,7 +194,7 @@ def resolve_latent(catalog: Catalog, cfg: SynthConfig, device) -> Latent:
         gen = generator_by_id(catalog, img.generator_id)
         return Latent(gen, decode(img.w, gen.w_dim), member[0] if member else None,
                       f"image {img.id} (seed {img.seed})", img.id)
-    gen = resolve_generator(catalog, cfg.model)
+    gen = find_generator(catalog, cfg.model)
     if cfg.identity is not None:
         with catalog.read() as s:
             ident = s.scalars(select(Identity).where(Identity.name == cfg.identity)).first()

@@ -36,7 +36,7 @@ from ohlora_cli.catalog.models import (
     Normalisation,
 )
 from ohlora_cli.catalog.queries import generator_by_id, stage_run
-from ohlora_cli.catalog.registry import load_generator, resolve_generator
+from ohlora_cli.catalog.registry import find_generator, load_generator
 from ohlora_cli.catalog.scores import normalise_scores, score_matrix, scorers_with
 from ohlora_cli.catalog.vectors import decode, decode_many, encode
 from ohlora_cli.config import check_device
@@ -337,7 +337,7 @@ def run(catalog: Catalog, cfg: VectorfindConfig, *, on_start: Callable[[int], No
     """Find, per group, one direction per property; ``on_start(directions)`` / ``advance(1)`` per direction
     drive a progress bar (``calibration_progress``: the same pair for the calibration's images)."""
     t0 = time.perf_counter()
-    gen = resolve_generator(catalog, cfg.model)
+    gen = find_generator(catalog, cfg.model)
     group_by = cfg.group_properties
     off_target = cfg.off_properties
     props = list(dict.fromkeys(list(cfg.properties) + list(group_by) + list(off_target)))
@@ -500,7 +500,7 @@ def calibrate(catalog: Catalog, cfg: CalibrateConfig, *, on_start: Callable[[int
             raise UsageError(f"direction set {ds.name} was found for generator {gen.name}, not {cfg.model}",
                              f"Leave out --model (the set is calibrated on {gen.name})")
     else:
-        gen = resolve_generator(catalog, cfg.model)
+        gen = find_generator(catalog, cfg.model)
         if gen.w_dim != ds.w_dim:
             raise UsageError(f"direction set {ds.name} has {ds.w_dim}-d vectors but {gen.name} has w_dim {gen.w_dim}",
                              "Pass --model with the generator the set was made for")
